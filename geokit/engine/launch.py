@@ -4,6 +4,7 @@ from __future__ import annotations
 import os.path as osp
 
 import torch
+import torch.distributed as dist
 from mmengine.config import Config
 
 from geokit.registry import RUNNERS, check_config_types
@@ -28,8 +29,12 @@ def prepare_config(cfg: Config, config_path: str, work_dir: str | None = None, c
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
-    if not torch.cuda.is_available() and cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
-        cfg.env_cfg.dist_cfg.backend = 'gloo'
+    if not torch.cuda.is_available():
+        if cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
+            cfg.env_cfg.dist_cfg.backend = 'gloo'
+        if launcher != 'none' and cfg.get('model_wrapper_cfg') is None:
+            # mmengine's default DDP wrapper passes device_ids=[LOCAL_RANK], which torch rejects for CPU modules
+            cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
     if amp:
         if not torch.cuda.is_available():
             raise RuntimeError('--amp needs a CUDA GPU (mmengine AmpOptimWrapper); train in fp32 on a CPU.')
@@ -49,4 +54,8 @@ def build_runner(cfg: Config):
     """Build the runner named by ``runner_type`` (geokit configs use ``GeoKitRunner``)."""
     if 'runner_type' not in cfg:
         cfg.runner_type = 'GeoKitRunner'
+    if cfg.get('launcher', 'none') == 'pytorch' and not torch.cuda.is_available() and not dist.is_initialized():
+        # mmengine's pytorch launcher calls torch.cuda.set_device unconditionally; on CPU the process group is
+        # created here (gloo, from torchrun's environment) and mmengine then uses it as it is.
+        dist.init_process_group(backend='gloo')
     return RUNNERS.build(cfg)

@@ -47,9 +47,9 @@ PLUGIN = textwrap.dedent('''
 
     @MODELS.register_module()
     class UserDropoutMLP(BaseModel):
-        def __init__(self, dim=8, loss=None):
+        def __init__(self, dim=8, loss=None, dropout=0.3):
             super().__init__()
-            self.net = torch.nn.Sequential(torch.nn.Linear(dim, 32), torch.nn.GELU(), torch.nn.Dropout(0.3),
+            self.net = torch.nn.Sequential(torch.nn.Linear(dim, 32), torch.nn.GELU(), torch.nn.Dropout(dropout),
                                            torch.nn.Linear(32, 1))
             self.loss = LOSSES.build(loss)
 
