@@ -79,7 +79,8 @@ HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['geokit.engine'])
 LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, locations=['geokit.engine'])
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, build_func=build_from_cfg_listing,
                     locations=['geokit.datasets'])
-DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, locations=['geokit.datasets'])
+DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS,
+                         locations=['geokit.datasets', 'geokit.evaluation'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, build_func=build_from_cfg_listing,
                       locations=['geokit.datasets'])
 FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['geokit.datasets'])

@@ -1,0 +1,23 @@
+"""Evaluation: VSI-Bench scoring by the official rules, geometry metrics of the heads, linear probes.
+
+Importing this package registers ``VSIBenchMetric`` and ``GeometryMetric`` (METRICS) and ``SkipScoredSampler``
+(DATA_SAMPLERS). :mod:`geokit.evaluation.probes` (ridge probes, plots) is imported on demand.
+"""
+from geokit.evaluation.geometry_metric import GeometryMetric, median_scale
+from geokit.evaluation.samplers import SkipScoredSampler, sample_id
+from geokit.evaluation.vsibench import (
+    TASKS,
+    aggregate_scores,
+    exact_match,
+    format_markdown_table,
+    fuzzy_matching,
+    mean_relative_accuracy,
+    score_prediction,
+    task_of,
+    to_float,
+)
+from geokit.evaluation.vsibench_metric import VSIBenchMetric
+
+__all__ = ['GeometryMetric', 'SkipScoredSampler', 'TASKS', 'VSIBenchMetric', 'aggregate_scores', 'exact_match',
+           'format_markdown_table', 'fuzzy_matching', 'mean_relative_accuracy', 'median_scale', 'sample_id',
+           'score_prediction', 'task_of', 'to_float']

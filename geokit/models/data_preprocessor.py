@@ -1,0 +1,217 @@
+"""``QwenVLDataPreprocessor``: a batch of dataset samples -> Qwen-VL processor inputs with geometry tokens.
+
+Input: the list of sample dicts of contracts.md section 1 (``pseudo_collate``; mmengine's dict-of-lists form of
+the top-level keys is accepted too). Output (``BaseModel.forward``'s keyword arguments)::
+
+    inputs = {input_ids (B, L), attention_mask (B, L), mm_token_type_ids (B, L), labels (B, L) (training only),
+              pixel_values_videos (N, C*t*p*p), video_grid_thw (B, 3), second_per_grid_ts (B,) (Qwen2.5-VL only),
+              geometry_tokens: bool}
+    data_samples = {frames: uint8 (B, T, H, W, 3), meta: list[dict], geometry: list[dict | None]}
+
+Training batches are the full conversation, right-padded, with ``labels`` = the answer tokens plus the closing
+``<|im_end|>`` (everything else is -100). Inference batches are the prompt up to ``<|im_start|>assistant\n``,
+left-padded for generation. Geometry tokens (camera per temporal group, scale per video) are inserted into
+training batches (and into inference batches only with ``geometry_tokens_in_predict=True``) by
+:func:`geokit.models.mllms.insert_geometry_tokens`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from mmengine.model import BaseDataPreprocessor
+
+from geokit.models.mllms.geometry_tokens import insert_geometry_tokens
+from geokit.registry import MODELS
+
+VIDEO_PLACEHOLDER = '<video>'
+ROLES = {'human': 'user', 'user': 'user', 'gpt': 'assistant', 'assistant': 'assistant', 'system': 'system'}
+
+
+def _per_sample(value: Any, size: int) -> list:
+    """Invert mmengine's ``pseudo_collate`` for one value: a list of ``size`` per-sample values."""
+    if isinstance(value, Mapping):
+        columns = {key: _per_sample(item, size) for key, item in value.items()}
+        return [{key: column[i] for key, column in columns.items()} for i in range(size)]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Mapping) for v in value) \
+            and not (len(value) == size and all('from' not in v or isinstance(v['from'], str) for v in value)):
+        parts = [_per_sample(item, size) for item in value]            # a transposed sequence (e.g. turns)
+        return [[part[i] for part in parts] for i in range(size)]
+    if isinstance(value, (list, tuple)) and len(value) == size:
+        return list(value)
+    raise TypeError(f'Cannot split a collated value of type {type(value).__name__} into {size} samples; use '
+                    f"collate_fn=dict(type='pseudo_collate') on a list of geokit samples.")
+
+
+def uncollate(data: Any) -> list[dict]:
+    """A list of sample dicts from a list (geokit's contract) or from mmengine's ``pseudo_collate`` dict of lists."""
+    if isinstance(data, (list, tuple)):
+        return list(data)
+    if isinstance(data, Mapping):
+        return _per_sample(data, len(data['frames']))
+    raise TypeError(f'QwenVLDataPreprocessor expects a list of dataset samples (collate_fn=pseudo_collate), got '
+                    f'{type(data).__name__}.')
+
+
+def conversation_messages(conversations: Sequence[Mapping], num_videos: int = 1) -> tuple[list[dict], str | None]:
+    """VSI-590K-style turns -> chat-template messages of the prompt, and the final answer (if the last turn is gpt).
+
+    ``<video>`` in a human turn becomes a video content item at that place; without one, the video goes first in
+    the first human turn.
+    """
+    turns = list(conversations)
+    answer = None
+    if turns and ROLES.get(turns[-1]['from']) == 'assistant':
+        answer = str(turns[-1]['value']).strip()
+        turns = turns[:-1]
+    messages, placed = [], 0
+    for turn in turns:
+        role = ROLES.get(turn['from'])
+        if role is None:
+            raise ValueError(f"Unknown conversation role {turn['from']!r}; expected one of {sorted(ROLES)}.")
+        pieces = str(turn['value']).split(VIDEO_PLACEHOLDER)
+        content: list[dict] = []
+        for index, piece in enumerate(pieces):
+            if index > 0:
+                content.append({'type': 'video'})
+                placed += 1
+            if piece:
+                content.append({'type': 'text', 'text': piece})
+        messages.append({'role': role, 'content': content})
+    if placed == 0 and num_videos:
+        first_user = next(m for m in messages if m['role'] == 'user')
+        first_user['content'].insert(0, {'type': 'video'})
+    return messages, answer
+
+
+@MODELS.register_module()
+class QwenVLDataPreprocessor(BaseDataPreprocessor):
+    """Tokenise conversations and videos with the backbone's stock processor; insert geometry tokens.
+
+    The processor comes from the backbone (:meth:`bind`, called by :class:`~geokit.models.GeometricMLLM`), so
+    the tokenizer with the added geometry tokens exists once.
+
+    Args:
+        insert_geometry_tokens: insert camera/scale tokens into training batches (needed by camera/scale taps).
+        geometry_tokens_in_predict: also insert them for generation. Off by default: GeoVR's heads are dropped at
+            inference and the model runs as the plain MLLM on the stock processor's input (what an exported
+            checkpoint sees).
+        default_fps: frame rate assumed when a sample's meta has no ``fps`` (Qwen-VL timestamps / RoPE spacing).
+        system_prompt: optional system turn prepended to every conversation.
+    """
+
+    def __init__(self, insert_geometry_tokens: bool = True, geometry_tokens_in_predict: bool = False,
+                 default_fps: float = 2.0, system_prompt: str | None = None, non_blocking: bool = False) -> None:
+        super().__init__(non_blocking=non_blocking)
+        self.insert_geometry_tokens = insert_geometry_tokens
+        self.geometry_tokens_in_predict = geometry_tokens_in_predict
+        self.default_fps = default_fps
+        self.system_prompt = system_prompt
+        self._backbone_ref: list = []
+
+    def bind(self, backbone) -> None:
+        """Use this backbone's processor and token ids (kept outside the module tree)."""
+        self._backbone_ref = [backbone]
+
+    @property
+    def backbone(self):
+        if not self._backbone_ref:
+            raise RuntimeError('QwenVLDataPreprocessor is not bound to a backbone; build it through GeometricMLLM '
+                               '(which calls data_preprocessor.bind(backbone)).')
+        return self._backbone_ref[0]
+
+    # ------------------------------------------------------------------ text
+    def _prompts(self, samples: list[dict]) -> tuple[list[str], list[str | None]]:
+        processor = self.backbone.processor
+        prompts, answers = [], []
+        for sample in samples:
+            messages, answer = conversation_messages(sample['conversations'])
+            if self.system_prompt:
+                messages.insert(0, {'role': 'system', 'content': self.system_prompt})
+            prompts.append(processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+            answers.append(answer)
+        return prompts, answers
+
+    def _video_metadata(self, samples: list[dict]) -> list[dict]:
+        metadata = []
+        for sample in samples:
+            indices = sample.get('frame_indices')
+            num = len(sample['frames'])
+            indices = list(range(num)) if indices is None else [int(i) for i in torch.as_tensor(indices).tolist()]
+            fps = float((sample.get('meta') or {}).get('fps') or self.default_fps)
+            metadata.append({'fps': fps, 'frames_indices': indices, 'total_num_frames': max(indices) + 1})
+        return metadata
+
+    @staticmethod
+    def _append_answers(batch: dict, answer_ids: list[list[int]], pad_id: int) -> dict:
+        """Right-padded prompts + answers -> full sequences and labels (vectorised scatter)."""
+        ids, mask = batch['input_ids'], batch['attention_mask']
+        prompt_len = mask.sum(1)
+        answers = torch.nn.utils.rnn.pad_sequence([torch.tensor(a, dtype=ids.dtype) for a in answer_ids],
+                                                  batch_first=True, padding_value=pad_id)
+        answer_len = torch.tensor([len(a) for a in answer_ids])
+        total = int((prompt_len + answer_len).max())
+        rows = ids.shape[0]
+
+        def grow(tensor: torch.Tensor, pad: int) -> torch.Tensor:
+            out = tensor.new_full((rows, total), pad)
+            out[:, :min(total, tensor.shape[1])] = tensor[:, :total]
+            return out
+
+        positions = prompt_len[:, None] + torch.arange(answers.shape[1])[None]
+        valid = torch.arange(answers.shape[1])[None] < answer_len[:, None]
+        rr = torch.arange(rows)[:, None].expand_as(positions)
+        new_ids = grow(ids, pad_id)
+        new_ids[rr[valid], positions[valid]] = answers[valid]
+        new_mask = grow(mask, 0)
+        new_mask[rr[valid], positions[valid]] = 1
+        labels = torch.full_like(new_ids, -100)
+        labels[rr[valid], positions[valid]] = answers[valid]
+        out = dict(batch)
+        out.update(input_ids=new_ids, attention_mask=new_mask, labels=labels,
+                   mm_token_type_ids=grow(batch['mm_token_type_ids'], 0))
+        return out
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, data: Any, training: bool = False) -> dict:
+        samples = uncollate(data)
+        backbone = self.backbone
+        processor = backbone.processor
+        tokenizer = processor.tokenizer
+        prompts, answers = self._prompts(samples)
+        padding_side = 'right' if training else 'left'
+        frames = [torch.as_tensor(s['frames']) for s in samples]
+        batch = dict(processor(text=prompts, videos=frames, video_metadata=self._video_metadata(samples),
+                               padding=True, padding_side=padding_side, return_tensors='pt'))
+        if training:
+            missing = [i for i, a in enumerate(answers) if a is None]
+            if missing:
+                raise ValueError(f'Training samples {missing} have no answer (last conversation turn must be gpt).')
+            answer_ids = [tokenizer(a, add_special_tokens=False)['input_ids'] + [tokenizer.convert_tokens_to_ids(
+                '<|im_end|>')] for a in answers]
+            batch = self._append_answers(batch, answer_ids, backbone.pad_token_id)
+        with_geometry = self.insert_geometry_tokens and (training or self.geometry_tokens_in_predict)
+        if with_geometry:
+            ids = backbone.geometry_token_ids
+            carry = {'attention_mask': (batch['attention_mask'], 1, 0),
+                     'mm_token_type_ids': (batch['mm_token_type_ids'], 0, 0)}
+            if 'labels' in batch:
+                carry['labels'] = (batch['labels'], -100, -100)
+            new_ids, carried = insert_geometry_tokens(
+                batch['input_ids'], backbone.video_token_id, batch['video_grid_thw'], backbone.spatial_merge_size,
+                ids['camera'], ids['scale'], backbone.pad_token_id, carry, padding_side)
+            batch.update(input_ids=new_ids, **carried)
+        batch['geometry_tokens'] = with_geometry
+        data_samples = {
+            'frames': self._stack_frames(frames),
+            'meta': [dict(s.get('meta') or {}, frame_indices=self._video_metadata([s])[0]['frames_indices'])
+                     for s in samples],
+            'geometry': [s.get('geometry') for s in samples],
+        }
+        return {'inputs': self.cast_data(batch), 'data_samples': self.cast_data(data_samples)}
+
+    @staticmethod
+    def _stack_frames(frames: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+        shapes = {tuple(f.shape) for f in frames}
+        return torch.stack(frames) if len(shapes) == 1 else frames

@@ -1,0 +1,281 @@
+"""``GeometricMLLM``: one generic model for GeoVR, Spatial-MLLM and their hybrids, composed from config.
+
+    model = dict(
+        type='GeometricMLLM',
+        backbone=dict(type='Qwen3VLBackbone', path='geokit://mllms/tiny-qwen3vl', load_weights=False),
+        data_preprocessor=dict(type='QwenVLDataPreprocessor'),
+        teacher=dict(type='VGGTTeacher', ...),            # optional (TEACHERS); frozen, not in the state dict
+        objectives=[                                       # any subset, any order; names give loss_<name>
+            dict(name='pose', tap=dict(tokens='camera'), head=dict(type='CameraHead'),
+                 loss=dict(type='CameraPoseLoss', loss_weight=2.5)),
+            dict(name='depth', tap=dict(tokens='video', teacher_layers=[4, 11, 17, 23], teacher_num_layers=24),
+                 head=dict(type='DPTDepthHead'), loss=dict(type='ConfidenceDepthLoss')),
+            dict(name='scale', tap=dict(tokens='scale'), head=dict(type='ScaleHead'),
+                 loss=dict(type='MetricScaleLoss')),
+            dict(name='align', tap=dict(tokens='video', teacher_layers=[4, 11, 17, 23], teacher_num_layers=24),
+                 head=dict(type='FeatureAlignmentHead', out_channels=2048, num_layers=4),
+                 loss=dict(type='FeatureAlignmentLoss')),
+        ],
+        fusion=None,                                       # optional (CONNECTORS), see below
+    )
+
+Fusion extension point (Spatial-MLLM): if ``fusion=dict(type=...)`` is set, a module is built from CONNECTORS and
+called once per forward, after the stock ViT and before the LLM::
+
+    vision_embeds = fusion(vision_embeds=(N, D) merged ViT tokens of all videos, concatenated in batch order and
+                           in the merger's (t, h, w) order, frames=uint8 (B, T, H, W, 3) (or a list of
+                           (T, H, W, 3)), video_grid_thw=(B, 3) patch grid before the spatial merge,
+                           meta=list[dict])  ->  (N, D)
+
+Its output replaces the ViT tokens (Qwen3-VL's DeepStack features are left as the ViT made them). Everything it
+owns (e.g. a frozen spatial encoder) lives under ``model.fusion``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from torch import nn
+
+from geokit.geometry.scale import align_depth_scale
+from geokit.models.heads.base import HeadContext
+from geokit.models.mllms.taps import HiddenStateTaps, TapRequest, Taps
+from geokit.registry import CONNECTORS, HEADS, LOSSES, MLLMS, MODELS, TEACHERS
+from geokit.structures import TeacherTargets
+
+OBJECTIVE_KEYS = {'name', 'tap', 'head', 'loss'}
+
+
+@dataclass
+class GeometricMLLMOutputs:
+    """What ``mode='tensor'`` returns.
+
+    Attributes:
+        logits: ``(B, L, V)`` next-token logits.
+        hidden_states: ``(B, L, D)`` final (normed) hidden states.
+        taps: the token groups the objectives read (:class:`~geokit.models.mllms.Taps`).
+        predictions: ``{objective name: head outputs}``.
+        input_ids: ``(B, L)`` the token ids, geometry tokens included.
+    """
+
+    logits: torch.Tensor
+    hidden_states: torch.Tensor
+    taps: Taps
+    predictions: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    input_ids: torch.Tensor | None = None
+
+
+class Objective:
+    """One geometric objective parsed from its config: name, tap request, head and loss modules."""
+
+    def __init__(self, cfg: dict, llm_num_layers: int, head_defaults: dict, index: int) -> None:
+        unknown = set(cfg) - OBJECTIVE_KEYS
+        missing = OBJECTIVE_KEYS - set(cfg)
+        key = f'model.objectives[{index}]'
+        if unknown or missing:
+            raise ValueError(f'{key} must have keys {sorted(OBJECTIVE_KEYS)}; missing {sorted(missing)}, unknown '
+                             f'{sorted(unknown)}. Example: dict(name="pose", tap=dict(tokens="camera"), '
+                             f'head=dict(type="CameraHead"), loss=dict(type="CameraPoseLoss", loss_weight=2.5)).')
+        self.name = str(cfg['name'])
+        if 'loss' in self.name or '/' in self.name:
+            raise ValueError(f'{key}.name={self.name!r} must not contain "loss" or "/" (it becomes loss_<name>).')
+        self.tap = TapRequest.from_config(cfg['tap'], llm_num_layers, key=f'{key}.tap')
+        self.head = HEADS.build(cfg['head'], default_args=head_defaults)
+        self.loss = LOSSES.build(cfg['loss'])
+
+
+
+@MODELS.register_module()
+class GeometricMLLM(BaseModel):
+    """A stock Qwen-VL backbone + optional frozen teacher + geometric objectives + optional vision fusion.
+
+    ``forward(inputs, data_samples, mode)`` with the data preprocessor's output (see
+    :mod:`geokit.models.data_preprocessor`):
+
+    * ``'loss'``: ``{'loss_lm', 'loss_<objective>'..., '<objective>/<metric>'...}``.
+    * ``'predict'``: greedy generation; ``[{'prediction': str, 'meta': dict}]`` per sample.
+    * ``'tensor'``: :class:`GeometricMLLMOutputs`.
+
+    Args:
+        backbone: MLLMS config (e.g. ``Qwen3VLBackbone``).
+        data_preprocessor: MODELS config (default ``QwenVLDataPreprocessor``).
+        teacher: TEACHERS config or None. Kept out of the module tree (not in ``state_dict``/``parameters()``,
+            never wrapped by DDP/FSDP, moved with the model by ``.to()``); it has its own checkpoint.
+        scale_teacher: optional TEACHERS config of a *metric* reference (``depth`` + ``metric_scale``, e.g.
+            ``OracleTeacher`` on SynthVSI). ``metric_scale`` of the targets then becomes the robust per-video scale
+            aligning the teacher's depth to the reference's metric depth (:func:`geokit.geometry.align_depth_scale`),
+            i.e. metres per *teacher* unit. Both teachers must share the pixel grid of ``depth``.
+        objectives: list of ``dict(name, tap, head, loss)`` (see the module docstring and ``docs/geovr.md``).
+            Heads live under ``self.heads`` (so ``paramwise_cfg.custom_keys={'heads': dict(lr_mult=...)}`` gives
+            them their own learning rate).
+        fusion: CONNECTORS config of the vision-fusion module (see the module docstring) or None.
+        lm_loss_weight: weight of the answer cross-entropy ``loss_lm``.
+        max_new_tokens: generation length in ``'predict'`` mode (greedy).
+    """
+
+    def __init__(self, backbone: dict, data_preprocessor: dict | None = None, teacher: dict | None = None,
+                 scale_teacher: dict | None = None, objectives: Sequence[dict] = (), fusion: dict | None = None,
+                 lm_loss_weight: float = 1.0, max_new_tokens: int = 16, init_cfg: dict | None = None) -> None:
+        data_preprocessor = data_preprocessor or dict(type='QwenVLDataPreprocessor')
+        if isinstance(data_preprocessor, dict):  # geokit's registry, so no default scope is needed
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.backbone = MLLMS.build(backbone)
+        self.data_preprocessor.bind(self.backbone)
+        self._teacher = [TEACHERS.build(t) if t is not None else None for t in (teacher, scale_teacher)]
+        self.fusion = CONNECTORS.build(fusion) if fusion is not None else None
+        head_defaults = dict(in_channels=self.backbone.hidden_size, frames_per_token=self.backbone.frames_per_token)
+        objectives = [Objective(cfg, self.backbone.num_layers, head_defaults, i) for i, cfg in enumerate(objectives)]
+        names = [o.name for o in objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f'model.objectives names must be unique, got {names}.')
+        self.objective_names = names
+        self.heads = nn.ModuleDict({o.name: o.head for o in objectives})
+        self.losses = nn.ModuleDict({o.name: o.loss for o in objectives})
+        self.taps = {o.name: o.tap for o in objectives}
+        self.lm_loss_weight = lm_loss_weight
+        self.max_new_tokens = max_new_tokens
+        self._tapper = HiddenStateTaps(self.backbone.decoder_layers)
+
+    # ------------------------------------------------------------------ teacher outside the module tree
+    @property
+    def teacher(self) -> nn.Module | None:
+        return self._teacher[0]
+
+    @property
+    def scale_teacher(self) -> nn.Module | None:
+        return self._teacher[1]
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        for teacher in self._teacher:
+            if teacher is not None:
+                teacher._apply(fn, recurse)
+        return self
+
+    # ------------------------------------------------------------------ pieces
+    def _token_ids(self) -> dict[str, int]:
+        return {'video': self.backbone.video_token_id, **self.backbone.geometry_token_ids}
+
+    def _vision(self, inputs: dict, data_samples: dict) -> Any:
+        vision = self.backbone.encode_video(inputs['pixel_values_videos'], inputs['video_grid_thw'])
+        if self.fusion is not None:
+            pooled = list(vision.pooler_output)
+            fused = self.fusion(vision_embeds=torch.cat(pooled, 0), frames=data_samples['frames'],
+                                video_grid_thw=inputs['video_grid_thw'], meta=data_samples['meta'])
+            vision.pooler_output = tuple(torch.split(fused, [p.shape[0] for p in pooled], 0))
+        return vision
+
+    def _teacher_targets(self, data_samples: dict) -> TeacherTargets | None:
+        if self.teacher is None or not self.objective_names:
+            return None
+        args = (data_samples['frames'], data_samples['meta'], data_samples['geometry'])
+        with torch.no_grad():
+            targets = self.teacher(*args)
+            if self.scale_teacher is not None:
+                reference = self.scale_teacher(*args)
+                reference.require('depth', 'metric_scale', consumer='model.scale_teacher')
+                targets.require('depth', consumer='metric scale alignment (model.scale_teacher)')
+                metric = reference.depth.float() * reference.metric_scale.float().view(-1, 1, 1, 1)
+                if metric.shape != targets.depth.shape:
+                    raise ValueError(f'model.scale_teacher depth {tuple(metric.shape)} and model.teacher depth '
+                                     f'{tuple(targets.depth.shape)} differ; give both the same image_size/mode.')
+                source = targets.depth.float()
+                valid = (source > 0) & (metric > 0)
+                scale = align_depth_scale(source.flatten(1), metric.flatten(1), valid.flatten(1), robust=True)
+                targets = dataclasses.replace(targets, metric_scale=scale)
+        return targets.detach()
+
+    def _run(self, inputs: dict, data_samples: dict, with_taps: bool = True) -> tuple[torch.Tensor, Taps]:
+        """Vision (+ fusion) and the LLM with the objectives' layers tapped; returns final states and taps."""
+        vision = self._vision(inputs, data_samples)
+        requests = list(self.taps.values()) if with_taps else []
+        layers = [layer for request in requests for layer in request.layers]
+        with self._tapper.capture(layers) as states:
+            hidden = self.backbone.language_forward(
+                inputs['input_ids'], inputs['attention_mask'], inputs['mm_token_type_ids'], inputs['video_grid_thw'],
+                vision, second_per_grid_ts=inputs.get('second_per_grid_ts'),
+                geometry_tokens=bool(inputs.get('geometry_tokens', False)))
+        taps = Taps.gather(states, requests, inputs['input_ids'], inputs['video_grid_thw'],
+                           self.backbone.spatial_merge_size, self._token_ids()) if requests else Taps()
+        return hidden, taps
+
+    def _num_frames(self, data_samples: dict) -> int:
+        frames = data_samples['frames']
+        return int(frames.shape[1]) if isinstance(frames, torch.Tensor) else int(frames[0].shape[0])
+
+    def _head_predictions(self, taps: Taps, num_frames: int, targets: TeacherTargets | None
+                          ) -> dict[str, tuple[dict[str, torch.Tensor], HeadContext]]:
+        out = {}
+        for name in self.objective_names:
+            ctx = HeadContext(num_frames=num_frames, targets=targets, teacher_layers=self.taps[name].teacher_layers)
+            out[name] = (self.heads[name](taps.select(self.taps[name]), ctx), ctx)
+        return out
+
+    # ------------------------------------------------------------------ modes
+    def forward(self, inputs: dict, data_samples: dict | None = None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples)
+        raise ValueError(f"Invalid mode {mode!r}; GeometricMLLM supports 'loss', 'predict' and 'tensor'.")
+
+    def loss(self, inputs: dict, data_samples: dict) -> dict[str, torch.Tensor]:
+        """Answer cross-entropy plus every objective's loss (``loss_<name>``) and metrics (``<name>/<metric>``)."""
+        if 'labels' not in inputs:
+            raise ValueError('mode="loss" needs labels: run the data preprocessor with training=True.')
+        targets = self._teacher_targets(data_samples)
+        if self.objective_names and targets is None:
+            raise ValueError(f'Objectives {self.objective_names} need teacher targets but model.teacher is None. '
+                             f'Set model.teacher (e.g. VGGTTeacher, OracleTeacher, CachedTeacher) or drop the '
+                             f'objectives.')
+        hidden, taps = self._run(inputs, data_samples)
+        labels = inputs['labels']
+        valid = labels[:, 1:] != -100
+        logits = self.backbone.lm_logits(hidden[:, :-1][valid]).float()
+        losses = {'loss_lm': self.lm_loss_weight * F.cross_entropy(logits, labels[:, 1:][valid])
+                  if logits.numel() else hidden.sum() * 0}
+        for name, (preds, ctx) in self._head_predictions(taps, self._num_frames(data_samples), targets).items():
+            out = self.losses[name](**self.heads[name].loss_inputs(preds, targets, ctx))
+            losses[f'loss_{name}'] = out['loss']
+            losses.update({f'{name}/{key}': value for key, value in out.items() if key != 'loss'})
+        return losses
+
+    def _forward(self, inputs: dict, data_samples: dict) -> GeometricMLLMOutputs:
+        """Logits and hidden states; taps and head predictions too when the batch has geometry tokens."""
+        with_taps = bool(inputs.get('geometry_tokens', False)) and bool(self.objective_names)
+        targets = self._teacher_targets(data_samples) if with_taps else None
+        hidden, taps = self._run(inputs, data_samples, with_taps)
+        predictions = {name: preds for name, (preds, _) in
+                       self._head_predictions(taps, self._num_frames(data_samples), targets).items()} \
+            if with_taps else {}
+        return GeometricMLLMOutputs(logits=self.backbone.lm_logits(hidden), hidden_states=hidden, taps=taps,
+                                    predictions=predictions, input_ids=inputs['input_ids'])
+
+    @torch.no_grad()
+    def predict(self, inputs: dict, data_samples: dict) -> list[dict]:
+        """Greedy generation of the answer to every prompt (heads and teacher unused)."""
+        tokenizer = self.backbone.processor.tokenizer
+        rope = self.backbone.rope_kwargs(inputs['video_grid_thw'], inputs.get('second_per_grid_ts'),
+                                         bool(inputs.get('geometry_tokens', False)))
+        kwargs = dict(input_ids=inputs['input_ids'], attention_mask=inputs['attention_mask'],
+                      mm_token_type_ids=inputs['mm_token_type_ids'], **{k: v for k, v in rope.items()
+                                                                         if v is not None})
+        if self.fusion is not None:
+            kwargs['mm_encoder_outputs'] = {'video': self._vision(inputs, data_samples)}
+        else:
+            kwargs['pixel_values_videos'] = inputs['pixel_values_videos']
+        self.backbone.hf_model.model.rope_deltas = None
+        generated = self.backbone.generate(
+            **kwargs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1,
+            eos_token_id=tokenizer.convert_tokens_to_ids('<|im_end|>'), pad_token_id=self.backbone.pad_token_id)
+        new_tokens = generated[:, inputs['input_ids'].shape[1]:]
+        texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return [{'prediction': text.strip(), 'meta': meta} for text, meta in zip(texts, data_samples['meta'])]

@@ -1,0 +1,160 @@
+"""On-disk teacher targets: one safetensors shard per (sample id, sampled frames), and ``CachedTeacher``.
+
+``tools/cache_teacher.py CONFIG --out DIR`` writes the shards once; training then reads them through
+``CachedTeacher(cache_dir=DIR)`` instead of running the teacher. Shard layout (tensors of one video, no batch dim):
+``pose_enc (T, 9)``, ``depth``/``depth_conf (T, H, W)``, optional ``points (T, H, W, 3)``/``points_conf``,
+``metric_scale ()``, ``features.<layer> (T, h, w, C)`` (float16, optionally 2x2 average-pooled); the safetensors
+metadata holds ``id``, ``frame_indices``, ``image_hw`` and ``feature_pool`` as JSON.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from geokit.registry import TEACHERS
+from geokit.structures import TeacherTargets
+
+from .base import BaseTeacher
+
+DENSE_FIELDS = ('pose_enc', 'depth', 'depth_conf', 'points', 'points_conf', 'metric_scale')
+CACHE_INFO = 'cache_info.json'
+
+
+def shard_name(sample_id: str, frame_indices: Sequence[int] | None) -> str:
+    """File name of a sample's shard: a readable id prefix plus a hash of ``(id, frame_indices)``."""
+    indices = ','.join(str(int(i)) for i in frame_indices) if frame_indices is not None else '*'
+    digest = hashlib.sha1(f'{sample_id}|{indices}'.encode()).hexdigest()[:16]
+    readable = re.sub(r'[^A-Za-z0-9_.-]+', '_', str(sample_id))[:80]
+    return f'{readable}__{digest}.safetensors'
+
+
+def pool_features(features: torch.Tensor, pool: int) -> torch.Tensor:
+    """Average-pool ``(T, h, w, C)`` features by ``pool x pool`` (ceil mode: odd grids keep their last row/col)."""
+    if pool <= 1:
+        return features
+    x = features.permute(0, 3, 1, 2).float()
+    x = F.avg_pool2d(x, pool, stride=pool, ceil_mode=True, count_include_pad=False)
+    return x.permute(0, 2, 3, 1)
+
+
+def write_shard(path: str | Path, targets: TeacherTargets, index: int, sample_id: str,
+                frame_indices: Sequence[int] | None, feature_layers: Sequence[int] | None = None,
+                feature_pool: int = 1, feature_dtype: torch.dtype = torch.float16,
+                dense_dtype: torch.dtype = torch.float32) -> int:
+    """Write sample ``index`` of a batch of targets to ``path`` atomically (tmp file + ``os.replace``).
+
+    Args:
+        feature_layers: layers to keep (None: all the teacher produced).
+        feature_pool: 1 (none) or 2 (2x2 average pooling of the feature grid).
+    Returns:
+        the shard's size in bytes.
+    """
+    tensors = {}
+    for name in DENSE_FIELDS:
+        value = getattr(targets, name)
+        if value is not None:
+            tensors[name] = value[index].detach().to('cpu', dense_dtype).contiguous()
+    layers = sorted(targets.features) if feature_layers is None else list(feature_layers)
+    missing = [layer for layer in layers if layer not in targets.features]
+    if missing:
+        raise KeyError(f'the teacher produced features for layers {sorted(targets.features)}, not {missing}; set '
+                       f'--layers to a subset or add the layers to the teacher\'s feature_layers.')
+    for layer in layers:
+        feature = pool_features(targets.features[layer][index].detach().cpu(), feature_pool)
+        tensors[f'features.{layer}'] = feature.to(feature_dtype).contiguous()
+    metadata = dict(id=json.dumps(str(sample_id)), image_hw=json.dumps(list(targets.image_hw or [])),
+                    frame_indices=json.dumps(None if frame_indices is None else [int(i) for i in frame_indices]),
+                    feature_pool=json.dumps(int(feature_pool)))
+    path = Path(path)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path.stat().st_size
+
+
+def read_shard(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and decoded metadata of a shard."""
+    with safe_open(str(path), framework='pt') as handle:
+        metadata = {key: json.loads(value) for key, value in (handle.metadata() or {}).items()}
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    return tensors, metadata
+
+
+@TEACHERS.register_module()
+class CachedTeacher(BaseTeacher):
+    """Targets precomputed by ``tools/cache_teacher.py``, looked up by ``meta['id']`` and ``meta['frame_indices']``.
+
+    If a sample's ``meta`` has no ``frame_indices``, its id must have exactly one shard. Features come back as
+    float32 (they were stored as float16, possibly 2x2-pooled: see ``cache_info.json``).
+
+    Args:
+        cache_dir: the ``--out`` directory of ``tools/cache_teacher.py``.
+    """
+
+    def __init__(self, cache_dir: str | Path) -> None:
+        super().__init__()
+        self.cache_dir = Path(cache_dir).expanduser()
+        info = self.cache_dir / CACHE_INFO
+        if not info.is_file():
+            raise FileNotFoundError(f'{self.cache_dir} is not a teacher cache ({CACHE_INFO} missing). Run '
+                                    f'`python tools/cache_teacher.py CONFIG --out {self.cache_dir}` first, or set '
+                                    f'`cache_dir` of the CachedTeacher to the directory it wrote.')
+        self.info = json.loads(info.read_text())
+
+    def shard_path(self, meta: dict) -> Path:
+        """The shard of one sample (see the class docstring for the lookup rule)."""
+        sample_id = meta.get('id')
+        if sample_id is None:
+            raise KeyError("CachedTeacher needs meta['id'] for every sample.")
+        frame_indices = meta.get('frame_indices')
+        if frame_indices is not None:
+            path = self.cache_dir / shard_name(sample_id, [int(i) for i in frame_indices])
+            if not path.is_file():
+                raise FileNotFoundError(f'no cached targets for sample {sample_id!r} with frames '
+                                        f'{list(map(int, frame_indices))} in {self.cache_dir}; re-run '
+                                        f'tools/cache_teacher.py with the same dataset and frame sampler.')
+            return path
+        candidates = sorted(self.cache_dir.glob(shard_name(sample_id, None).split('__')[0] + '__*.safetensors'))
+        candidates = [p for p in candidates if read_shard_id(p) == str(sample_id)]
+        if len(candidates) != 1:
+            raise FileNotFoundError(f'{len(candidates)} cached shards for sample {sample_id!r} in {self.cache_dir} '
+                                    f'and no meta["frame_indices"] to choose; pass the sample\'s frame_indices in '
+                                    f'meta.')
+        return candidates[0]
+
+    @torch.no_grad()
+    def forward(self, frames: torch.Tensor | None, meta: Sequence[dict],
+                geometry: Sequence[dict | None] | None = None) -> TeacherTargets:
+        shards = [read_shard(self.shard_path(m)) for m in meta]
+        names = set(shards[0][0])
+        if any(set(tensors) != names for tensors, _ in shards):
+            raise ValueError('cached shards of one batch hold different targets; rebuild the cache with one config.')
+        stacked = {}
+        for name in names:
+            values = [tensors[name] for tensors, _ in shards]
+            if len({tuple(v.shape) for v in values}) != 1:
+                raise ValueError(f'cached {name} differs in shape across the batch ({[tuple(v.shape) for v in values]})'
+                                 f'; use batch size 1 or a frame sampler with a fixed number of frames.')
+            stacked[name] = torch.stack(values).float()
+        device = frames.device if isinstance(frames, torch.Tensor) else torch.device('cpu')
+        features = {int(name.split('.', 1)[1]): value.to(device) for name, value in stacked.items()
+                    if name.startswith('features.')}
+        dense = {name: stacked[name].to(device) if name in stacked else None for name in DENSE_FIELDS}
+        image_hw = tuple(shards[0][1].get('image_hw') or ()) or None
+        return TeacherTargets(features=features, image_hw=image_hw, **dense)
+
+
+def read_shard_id(path: Path) -> str | None:
+    """The sample id stored in a shard's metadata."""
+    with safe_open(str(path), framework='pt') as handle:
+        value = (handle.metadata() or {}).get('id')
+    return json.loads(value) if value is not None else None

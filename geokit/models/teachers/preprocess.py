@@ -1,0 +1,109 @@
+"""The teacher's view of a video: VGGT's image preprocessing, and the same warp for depth and intrinsics.
+
+VGGT's ``load_and_preprocess_images``: ``'crop'`` resizes the width to ``image_size`` (518) and the height to the
+aspect-preserving multiple of the patch size (14), then centre-crops the height to ``image_size`` if it is larger;
+``'pad'`` resizes the longer side to ``image_size`` (the other to a multiple of 14) and pads to a square with white.
+Resizing is bicubic (anti-aliased), values in ``[0, 1]``. Ground truth is warped identically (depth: nearest
+neighbour, padding = 0 = invalid; intrinsics: per-axis scale then offset), so oracle targets live on the exact pixel
+grid a VGGT teacher predicts on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+#: ImageNet normalisation used by VGGT's aggregator and by DINOv2-based depth networks.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class TeacherView:
+    """How a teacher sees frames.
+
+    Args:
+        image_size: 518 for VGGT-1B; a multiple of ``patch_size``.
+        patch_size: 14.
+        mode: ``'crop'`` or ``'pad'`` (see module docstring).
+    """
+
+    image_size: int = 518
+    patch_size: int = 14
+    mode: str = 'crop'
+
+    def __post_init__(self) -> None:
+        if self.mode not in ('crop', 'pad'):
+            raise ValueError(f"teacher preprocessing mode must be 'crop' or 'pad', got {self.mode!r}.")
+        if self.image_size % self.patch_size:
+            raise ValueError(f'image_size {self.image_size} must be a multiple of patch_size {self.patch_size}.')
+
+    def _round(self, value: float) -> int:
+        return max(self.patch_size, round(value / self.patch_size) * self.patch_size)
+
+    def resized_hw(self, height: int, width: int) -> tuple[int, int]:
+        """Size after the resize step (before crop or pad)."""
+        if self.mode == 'pad' and height > width:
+            return self.image_size, self._round(width * self.image_size / height)
+        return self._round(height * self.image_size / width), self.image_size
+
+    def offsets(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """``(top, left, out_h, out_w)``: where the resized image sits in the output (negative = cropped)."""
+        new_h, new_w = self.resized_hw(height, width)
+        if self.mode == 'crop':
+            top = -((new_h - self.image_size) // 2) if new_h > self.image_size else 0
+            return top, 0, min(new_h, self.image_size), new_w
+        return (self.image_size - new_h) // 2, (self.image_size - new_w) // 2, self.image_size, self.image_size
+
+    def output_hw(self, height: int, width: int) -> tuple[int, int]:
+        """``(H, W)`` of the teacher's images for ``height x width`` input frames."""
+        return self.offsets(height, width)[2:]
+
+    def valid_mask(self, height: int, width: int) -> torch.Tensor:
+        """``(H', W')`` bool: output pixels that show the frame (False on ``'pad'`` padding)."""
+        return self.depth(torch.ones(height, width)) > 0
+
+    def _place(self, x: torch.Tensor, height: int, width: int, fill: float) -> torch.Tensor:
+        top, left, out_h, out_w = self.offsets(height, width)
+        if top <= 0 and left <= 0:
+            return x[..., -top:-top + out_h, -left:-left + out_w]
+        pad = (left, out_w - x.shape[-1] - left, top, out_h - x.shape[-2] - top)
+        return F.pad(x, pad, value=fill)
+
+    def images(self, frames: torch.Tensor) -> torch.Tensor:
+        """``frames``: uint8 ``(B, T, H, W, 3)`` RGB -> float ``(B, T, 3, H', W')`` in ``[0, 1]``."""
+        if frames.ndim != 5 or frames.shape[-1] != 3:
+            raise ValueError(f'teacher frames must be uint8 (B, T, H, W, 3), got shape {tuple(frames.shape)}.')
+        batch, time, height, width = frames.shape[:4]
+        x = frames.reshape(batch * time, height, width, 3).permute(0, 3, 1, 2).float() / 255.0
+        new_hw = self.resized_hw(height, width)
+        if new_hw != (height, width):
+            x = F.interpolate(x, size=new_hw, mode='bicubic', align_corners=False, antialias=True).clamp_(0, 1)
+        x = self._place(x, height, width, fill=1.0)
+        return x.reshape(batch, time, 3, *x.shape[-2:])
+
+    def depth(self, depth: torch.Tensor) -> torch.Tensor:
+        """``depth`` ``(..., H, W)`` (0 = invalid) -> ``(..., H', W')`` by nearest neighbour; padding is 0."""
+        lead, (height, width) = depth.shape[:-2], depth.shape[-2:]
+        x = depth.reshape(-1, 1, height, width).float()
+        new_hw = self.resized_hw(height, width)
+        if new_hw != (height, width):
+            x = F.interpolate(x, size=new_hw, mode='nearest-exact')
+        x = self._place(x, height, width, fill=0.0)
+        return x.reshape(*lead, *x.shape[-2:])
+
+    def intrinsics(self, intrinsics: torch.Tensor, image_hw: tuple[int, int]) -> torch.Tensor:
+        """Pixel intrinsics ``(..., 3, 3)`` of ``image_hw`` frames -> intrinsics of the teacher's images."""
+        height, width = image_hw
+        new_h, new_w = self.resized_hw(height, width)
+        top, left = self.offsets(height, width)[:2]
+        sx, sy = new_w / width, new_h / height
+        k = intrinsics.clone().float()
+        k[..., 0, 0] *= sx
+        k[..., 0, 1] *= sx
+        k[..., 1, 1] *= sy
+        # pixel centres at integer coordinates: u' = (u + 0.5) * s - 0.5 (matches the resize's sampling)
+        k[..., 0, 2] = (k[..., 0, 2] + 0.5) * sx - 0.5 + left
+        k[..., 1, 2] = (k[..., 1, 2] + 0.5) * sy - 0.5 + top
+        return k

@@ -1,0 +1,49 @@
+"""Loading reconstructions to visualise: SynthVSI ``geometry.safetensors`` and prediction files."""
+from __future__ import annotations
+
+import os.path as osp
+
+import torch
+from safetensors.torch import load_file
+
+from geokit.geometry.pose_encoding import pose_encoding_to_extrinsics_intrinsics
+
+GEOMETRY_FILE = 'geometry.safetensors'
+
+
+def load_geometry(path: str, intrinsics_fallback: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Depth and cameras from a safetensors file (or a SynthVSI scene directory holding ``geometry.safetensors``).
+
+    Accepted keys: ``depth (T, H, W)``; ``extrinsics (T, 3, 4)`` camera-from-world, or ``pose_enc (T, 9)``
+    (VGGT encoding, decoded at the depth's resolution); ``intrinsics (T, 3, 3)`` pixels; optional
+    ``metric_scale`` (metres per depth unit) and ``depth_conf``. Prediction files written by
+    ``GeometryMetric(save_predictions=True)`` have this layout.
+
+    Args:
+        intrinsics_fallback: ``(T, 3, 3)`` used when the file has neither intrinsics nor a pose encoding.
+    Returns:
+        dict with at least ``depth``, ``extrinsics``, ``intrinsics`` (float32).
+    Raises:
+        FileNotFoundError / KeyError: naming the file and what is missing.
+    """
+    file = osp.join(path, GEOMETRY_FILE) if osp.isdir(path) else path
+    if not osp.isfile(file):
+        raise FileNotFoundError(f'No geometry file at {file} (expected a .safetensors file or a SynthVSI scene '
+                                f'directory with {GEOMETRY_FILE}).')
+    tensors = {key: value.float() if value.is_floating_point() else value for key, value in load_file(file).items()}
+    if 'depth' not in tensors:
+        raise KeyError(f'{file} has no `depth` (T, H, W); keys: {sorted(tensors)}.')
+    image_hw = tuple(tensors['depth'].shape[-2:])
+    if 'extrinsics' not in tensors or 'intrinsics' not in tensors:
+        if 'pose_enc' in tensors:
+            extrinsics, intrinsics = pose_encoding_to_extrinsics_intrinsics(tensors['pose_enc'], image_hw)
+            tensors.setdefault('extrinsics', extrinsics)
+            tensors.setdefault('intrinsics', intrinsics)
+        elif 'extrinsics' in tensors and intrinsics_fallback is not None:
+            tensors['intrinsics'] = intrinsics_fallback.float()
+        else:
+            raise KeyError(f'{file} needs `extrinsics` + `intrinsics` or a `pose_enc`; keys: {sorted(tensors)}.')
+    if 'metric_scale' in tensors and 'depth' in tensors and tensors['metric_scale'].numel() == 1:
+        tensors['metric_scale'] = tensors['metric_scale'].reshape(())
+    return tensors
+

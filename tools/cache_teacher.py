@@ -1,0 +1,117 @@
+"""Run a config's 3D teacher over its dataset once and store the targets on disk.
+
+    python tools/cache_teacher.py CONFIG --out DIR [--split train] [--layers 4 11 17 23] [--pool 2]
+
+The teacher is the config's ``teacher`` (or ``model.teacher``), the dataset is ``<split>_dataloader.dataset``.
+One safetensors shard per sample (see geokit/models/teachers/cached.py), written atomically; shards that exist
+are skipped, so an interrupted run resumes where it stopped. Train from the cache with
+``model.teacher=dict(type='CachedTeacher', cache_dir=DIR)``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
+from tqdm import tqdm
+
+from geokit.models.teachers.cached import CACHE_INFO, shard_name, write_shard
+from geokit.registry import DATASETS, TEACHERS
+
+DTYPES = {'float16': torch.float16, 'bfloat16': torch.bfloat16, 'float32': torch.float32}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Precompute teacher targets for a dataset.')
+    parser.add_argument('config', help='config file with a teacher (or model.teacher) and <split>_dataloader')
+    parser.add_argument('--out', required=True, help='cache directory')
+    parser.add_argument('--split', default='train', help='which <split>_dataloader.dataset to cache')
+    parser.add_argument('--layers', type=int, nargs='*', default=None,
+                        help='feature layers to store (default: all the teacher produces; none: --layers)')
+    parser.add_argument('--pool', type=int, default=1, choices=[1, 2], help='2: 2x2 average-pool the features')
+    parser.add_argument('--feature-dtype', default='float16', choices=sorted(DTYPES))
+    parser.add_argument('--dense-dtype', default='float32', choices=sorted(DTYPES),
+                        help='dtype of pose, depth, points and confidences')
+    parser.add_argument('--max-samples', type=int, default=None, help='cache only the first N samples')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
+    return parser.parse_args(argv)
+
+
+def teacher_config(cfg: Config) -> dict:
+    if cfg.get('teacher') is not None:
+        return cfg.teacher
+    if cfg.get('model') is not None and cfg.model.get('teacher') is not None:
+        return cfg.model.teacher
+    raise KeyError('the config has no `teacher` (nor `model.teacher`); add one, e.g. '
+                   "teacher = dict(type='VGGTTeacher', load_from='/path/to/VGGT-1B').")
+
+
+def check_cache_info(out: Path, info: dict) -> None:
+    """Write ``cache_info.json``, or check that an existing cache was made with the same settings."""
+    path = out / CACHE_INFO
+    if path.is_file():
+        existing = json.loads(path.read_text())
+        if existing != info:
+            changed = sorted(k for k in set(existing) | set(info) if existing.get(k) != info.get(k))
+            raise ValueError(f'{out} holds a cache made with different settings ({changed}); use another --out or '
+                             f'delete it.')
+        return
+    tmp = path.with_name(path.name + '.tmp')
+    tmp.write_text(json.dumps(info, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'geokit'))
+    dataloader = cfg.get(f'{args.split}_dataloader')
+    if not dataloader or 'dataset' not in dataloader:
+        raise KeyError(f'the config has no {args.split}_dataloader.dataset; choose --split among the dataloaders it '
+                       f'defines.')
+    teacher_cfg = teacher_config(cfg)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    info = dict(format=1, teacher=json.loads(json.dumps(teacher_cfg.to_dict(), default=str)),
+                dataset=json.loads(json.dumps(dataloader['dataset'].to_dict(), default=str)),
+                feature_layers=args.layers, feature_pool=args.pool, feature_dtype=args.feature_dtype,
+                dense_dtype=args.dense_dtype)
+    check_cache_info(out, info)
+    dataset = DATASETS.build(dataloader['dataset'])
+    teacher = TEACHERS.build(teacher_cfg).to(args.device)
+    count = len(dataset) if args.max_samples is None else min(args.max_samples, len(dataset))
+    written = skipped = 0
+    total_bytes = 0
+    for index in tqdm(range(count), desc=f'caching teacher targets -> {out}', unit='sample'):
+        sample = dataset[index]
+        meta = dict(sample['meta'])
+        # as the model's data preprocessor does: a sample without frame_indices used frames 0..T-1
+        indices = sample.get('frame_indices')
+        frame_indices = [int(i) for i in indices] if indices is not None else list(range(len(sample['frames'])))
+        meta['frame_indices'] = frame_indices
+        path = out / shard_name(meta['id'], frame_indices)
+        if path.is_file():
+            skipped += 1
+            total_bytes += path.stat().st_size
+            continue
+        targets = teacher(sample['frames'][None].to(args.device), [meta], [sample.get('geometry')])
+        total_bytes += write_shard(path, targets, 0, meta['id'], frame_indices, feature_layers=args.layers,
+                                   feature_pool=args.pool, feature_dtype=DTYPES[args.feature_dtype],
+                                   dense_dtype=DTYPES[args.dense_dtype])
+        written += 1
+    summary = dict(samples=count, written=written, skipped=skipped, total_bytes=total_bytes,
+                   bytes_per_sample=total_bytes / max(count, 1))
+    print_log(f'teacher cache {out}: {summary}', logger='current')
+    return summary
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,80 @@
+"""Train a VGGT teacher on ground-truth geometry, export its weights and compare it with the untrained network.
+
+    python tools/train_teacher.py configs/teachers/vggt_tiny_synthvsi.py \
+        --export geokit/assets/teachers/vggt_tiny_synthvsi.safetensors
+    python tools/train_teacher.py CONFIG --eval-only --weights PATH   # evaluate exported weights only
+
+Training is ``tools/train.py``'s (the config's ``model`` is a ``VGGTGeometryModel``); the exported file holds the
+bare VGGT state dict (official key names) that ``VGGTTeacher(load_from=...)`` loads. The evaluation runs the
+config's ``teacher`` (trained weights vs. the same network at random init) over ``val_dataloader.dataset`` and
+writes ``<work_dir>/teacher_eval.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
+
+from geokit.engine.launch import build_runner, prepare_config
+from geokit.models.teachers.evaluation import evaluate_teacher
+from geokit.models.teachers.vggt import save_vggt_weights
+from geokit.registry import DATASETS, TEACHERS
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train, export and evaluate a VGGT teacher.')
+    parser.add_argument('config')
+    parser.add_argument('--work-dir', help='default: work_dirs/<config name>')
+    parser.add_argument('--export', help='write the trained VGGT weights here (safetensors)')
+    parser.add_argument('--eval-only', action='store_true', help='skip training; evaluate --weights')
+    parser.add_argument('--weights', help='weights to evaluate with --eval-only')
+    parser.add_argument('--max-videos', type=int, default=None, help='evaluate on at most N distinct videos')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
+    return parser.parse_args(argv)
+
+
+def evaluate(cfg: Config, weights: str | None) -> dict:
+    """Trained (``weights``) vs. untrained teacher on the config's validation dataset."""
+    init_default_scope(cfg.get('default_scope', 'geokit'))
+    dataset = DATASETS.build(cfg.val_dataloader.dataset)
+    results = {}
+    for name, load_from in (('untrained', None), ('trained', weights)):
+        if name == 'trained' and load_from is None:
+            continue
+        torch.manual_seed(cfg.get('randomness', {}).get('seed', 0))
+        teacher = TEACHERS.build(dict(cfg.teacher.to_dict(), load_from=load_from))
+        results[name] = evaluate_teacher(teacher, dataset)
+        print_log(f'{name} teacher: {results[name]}', logger='current')
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    cfg = prepare_config(cfg, config_path=args.config, work_dir=args.work_dir, cfg_options=args.cfg_options)
+    weights = args.weights
+    if not args.eval_only:
+        runner = build_runner(cfg)
+        runner.train()
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        weights = args.export or osp.join(cfg.work_dir, 'vggt_teacher.safetensors')
+        save_vggt_weights(model.vggt, weights, metadata=dict(config=osp.basename(args.config),
+                                                              iters=str(cfg.train_cfg.max_iters)))
+        print_log(f'exported VGGT weights to {weights} ({os.path.getsize(weights) / 1e6:.2f} MB)', logger='current')
+    elif weights is None:
+        raise ValueError('--eval-only needs --weights PATH (an exported VGGT safetensors file).')
+    results = evaluate(cfg, weights)
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    with open(osp.join(cfg.work_dir, 'teacher_eval.json'), 'w', encoding='utf-8') as handle:
+        json.dump(dict(weights=weights, **results), handle, indent=2)
+    return results
+
+
+if __name__ == '__main__':
+    main()
