@@ -6,8 +6,8 @@
 
 Training is ``tools/train.py``'s (the config's ``model`` is a ``VGGTGeometryModel``); the exported file holds the
 bare VGGT state dict (official key names) that ``VGGTTeacher(load_from=...)`` loads. The evaluation runs the
-config's ``teacher`` (trained weights vs. the same network at random init) over ``val_dataloader.dataset`` and
-writes ``<work_dir>/teacher_eval.json``.
+config's ``teacher`` (trained weights vs. the same network at random init) over
+``teacher_eval_dataloader.dataset`` and writes ``<work_dir>/teacher_eval.json``.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def evaluate(cfg: Config, weights: str | None) -> dict:
     """Trained (``weights``) vs. untrained teacher on the config's validation dataset."""
     init_default_scope(cfg.get('default_scope', 'geokit'))
-    dataset = DATASETS.build(cfg.val_dataloader.dataset)
+    dataset = DATASETS.build(cfg.teacher_eval_dataloader.dataset)
     results = {}
     for name, load_from in (('untrained', None), ('trained', weights)):
         if name == 'trained' and load_from is None:

@@ -4,7 +4,7 @@ vggt_tiny_net = dict(
     img_size=112, patch_size=14, embed_dim=64, depth=4, num_heads=4, num_register_tokens=4,
     patch_embed='dinov2', patch_embed_cfg=dict(depth=2, num_heads=4),
     camera_head=dict(trunk_depth=1, num_heads=4),
-    dpt_head=dict(features=32, out_channels=(32, 64, 64, 64), intermediate_layer_idx=(0, 1, 2, 3)),
+    dpt_head=dict(features=16, out_channels=(16, 32, 48, 48), intermediate_layer_idx=(0, 1, 2, 3)),
 )
 teacher = dict(
     type='VGGTTeacher',

@@ -9,7 +9,7 @@ model = dict(
     net={{_base_.vggt_tiny_net}},
     image_size=112,
     mode='crop',
-    train_frames=(2, 8),
+    train_frames=(2, 6),
     camera_loss=dict(type='CameraPoseLoss', weight_t=1.0, weight_q=1.0, weight_fov=0.5),
     depth_loss=dict(type='ConfidenceDepthLoss', alpha=0.2, grad_weight=1.0, num_scales=4),
     camera_gamma=0.6,
@@ -18,21 +18,20 @@ model = dict(
 data_root = 'data/synthvsi'
 synthvsi = dict(num_scenes=32, frames=16, resolution=(112, 112), seed=0)
 frame_sampler = dict(type='UniformSampler', num_frames=16)
+# batch size 1: mmengine's pseudo_collate cannot merge samples whose meta differ in type (options None vs. list)
 train_dataloader = dict(
-    batch_size=2, num_workers=0, collate_fn=dict(type='pseudo_collate'),
+    batch_size=1, num_workers=0, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(type='VSI590KDataset', ann_file='train.jsonl', data_root=data_root, generate_if_missing=synthvsi,
                  frame_sampler=frame_sampler, load_geometry=True))
-# evaluation set of tools/train_teacher.py (depth AbsRel after median scaling, pose AUC@30)
-val_dataloader = dict(
+# evaluation set of tools/train_teacher.py (not a runner val loop) (depth AbsRel after median scaling, pose AUC@30)
+teacher_eval_dataloader = dict(
     batch_size=1, num_workers=0, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='VSIBenchDataset', ann_file='val.jsonl', data_root=data_root, generate_if_missing=synthvsi,
                  frame_sampler=frame_sampler, load_geometry=True))
-val_cfg = None
-val_evaluator = None
 
-max_iters = 1500
+max_iters = 600
 warmup_iters = 50
 lr = 1e-3
 optim_wrapper = dict(optimizer=dict(lr=lr, weight_decay=0.01), clip_grad=dict(max_norm=1.0))
@@ -41,5 +40,5 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=warmup_iters, end=max_iters, eta_min_ratio=0.01),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters + 1)
-default_hooks = dict(checkpoint=dict(interval=500), logger=dict(interval=50))
+default_hooks = dict(checkpoint=dict(interval=100), logger=dict(interval=10))
 randomness = dict(seed=0)

@@ -1,13 +1,14 @@
 """Fused Triton kernels for :func:`geokit.ops.reference.confidence_depth_loss` (forward and backward).
 
-One launch computes the whole loss: the regulariser ``conf * |d| - alpha * log(conf)`` and the gradient-matching
+One main launch computes the whole loss: the regulariser ``conf * |d| - alpha * log(conf)`` and the gradient-matching
 term at every dyadic scale. Each program owns a ``(BLOCK_H, BLOCK_W)`` tile of one ``(H, W)`` image and reads its
 own pixels once from DRAM. A pixel on the grid of scale ``s`` (row and column divisible by ``2**s``) also needs its
 right and lower neighbours at distance ``2**s``; those are read with shifted, masked loads that mostly hit L1/L2
 (they belong to the same or an adjacent tile), so all scales come out of one pass over memory. Each program writes
-``2 + 2 * num_scales`` partial sums; a tiny torch epilogue (a few dozen floats per program, summed in float64)
-forms the loss. The backward kernel is one more pass: per pixel it recomputes ``d`` and visits the four neighbours
-at each scale (the pixel is the left/upper *or* right/lower member of a pair).
+``2 + 2 * num_scales`` partial sums; a one-program finalize kernel sums them in float64 (deterministic, no atomics)
+and writes the loss and the normalisers, so the forward is two launches and the backward one, with no torch
+epilogue and no host synchronisation. The backward kernel is one more pass: per pixel it recomputes ``d`` and
+visits the four neighbours at each scale (the pixel is the left/upper *or* right/lower member of a pair).
 
 Importing this module imports Triton; set ``TRITON_INTERPRET=1`` *before* importing it to run on CPU tensors.
 """
@@ -96,11 +97,11 @@ def _depth_finalize_kernel(part_ptr, loss_ptr, norm_ptr, programs, grad_weight,
         n_s += tl.load(base[:, None] + 3 + 2 * scales, mask=both, other=0.0).to(tl.float64)
     n_valid = tl.maximum(tl.sum(cnt, axis=0), 1.0)
     n_scale = tl.maximum(tl.sum(n_s, axis=0), 1.0)
-    grad_term = tl.sum(tl.where(in_s.reshape([BLOCK_S]), tl.sum(g, axis=0) / n_scale, 0.0), axis=0)
+    s_idx = tl.arange(0, BLOCK_S)
+    grad_term = tl.sum(tl.where(s_idx < NUM_SCALES, tl.sum(g, axis=0) / n_scale, 0.0), axis=0)
     loss = tl.sum(reg, axis=0) / n_valid + grad_weight * grad_term / NUM_SCALES
     tl.store(loss_ptr, loss.to(tl.float32))
     tl.store(norm_ptr, n_valid.to(tl.float32))
-    s_idx = tl.arange(0, BLOCK_S)
     tl.store(norm_ptr + 1 + s_idx, n_scale.to(tl.float32), mask=s_idx < NUM_SCALES)
 
 
@@ -161,30 +162,28 @@ class _ConfidenceDepthLoss(torch.autograd.Function):
             _depth_fwd_kernel[(programs,)](pred, conf, target, mask_u8, parts, H, W, tiles_h, tiles_w, float(alpha),
                                            NUM_SCALES=num_scales, BLOCK_H=block_h, BLOCK_W=block_w,
                                            num_warps=num_warps)
-        sums = parts.sum(0, dtype=torch.float64)
-        n_valid = sums[1].clamp(min=1)
-        n_scale = sums[3::2].clamp(min=1)
-        loss = sums[0] / n_valid + grad_weight * (sums[2::2] / n_scale).mean()
-        ctx.save_for_backward(pred, conf, target, mask_u8, n_valid, n_scale)
+        loss = torch.empty((), device=pred.device, dtype=torch.float32)
+        norms = torch.empty(1 + num_scales, device=pred.device, dtype=torch.float32)
+        _depth_finalize_kernel[(1,)](parts, loss, norms, programs, float(grad_weight), NUM_SCALES=num_scales,
+                                     BLOCK_P=min(next_pow2(programs), 256), BLOCK_S=next_pow2(num_scales))
+        ctx.save_for_backward(pred, conf, target, mask_u8, norms)
         ctx.cfg = (float(alpha), float(grad_weight), num_scales, H, W, tiles_h, tiles_w, programs, block_h, block_w,
                    num_warps)
-        return loss.float()
+        return loss
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
-        pred, conf, target, mask_u8, n_valid, n_scale = ctx.saved_tensors
+        pred, conf, target, mask_u8, norms = ctx.saved_tensors
         alpha, grad_weight, num_scales, H, W, tiles_h, tiles_w, programs, block_h, block_w, num_warps = ctx.cfg
         need_pred, need_conf, need_target = ctx.needs_input_grad[:3]
-        g = grad_out.to(torch.float64)
-        weights = torch.cat([(g / n_valid).reshape(1), g * grad_weight / num_scales / n_scale]).float()
         gpred = torch.empty_like(pred) if need_pred else None
         gconf = torch.empty_like(conf) if need_conf else None
         gtarget = torch.empty_like(target) if need_target else None
         if programs > 0 and (need_pred or need_conf or need_target):
             _depth_bwd_kernel[(programs,)](
-                pred, conf, target, mask_u8, weights, gpred if need_pred else weights,
-                gconf if need_conf else weights, gtarget if need_target else weights,
-                H, W, tiles_h, tiles_w, alpha, NUM_SCALES=num_scales, BLOCK_H=block_h, BLOCK_W=block_w,
+                pred, conf, target, mask_u8, grad_out.contiguous(), norms, gpred if need_pred else norms,
+                gconf if need_conf else norms, gtarget if need_target else norms,
+                H, W, tiles_h, tiles_w, alpha, grad_weight, NUM_SCALES=num_scales, BLOCK_H=block_h, BLOCK_W=block_w,
                 NEED_PRED=need_pred, NEED_CONF=need_conf, NEED_TARGET=need_target, num_warps=num_warps)
         return gpred, gconf, gtarget, None, None, None, None, None, None, None
 

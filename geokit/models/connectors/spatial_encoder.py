@@ -43,12 +43,15 @@ class VGGTSpatialEncoder(BaseTeacher):
             ``'global'``.
         image_size: longer image side given to VGGT (518 for VGGT-1B).
         init_seed: seed of the random init when ``load_from`` is None.
-        **net_cfg: network size (:class:`~geokit.models.teachers.vggt.model.VGGTNet`), VGGT-1B by default.
+        net, **net_cfg: network size (:class:`~geokit.models.teachers.vggt.model.VGGTNet` arguments, as one dict
+            and/or keywords), VGGT-1B by default.
     """
 
     def __init__(self, load_from: str | Path | None = None, checkpoint_prefix: str = '', layer: int = -1,
-                 feature_part: str = 'both', image_size: int = 518, init_seed: int | None = 0, **net_cfg) -> None:
+                 feature_part: str = 'both', image_size: int = 518, init_seed: int | None = 0,
+                 net: dict | None = None, **net_cfg) -> None:
         super().__init__()
+        net_cfg = {**(net or {}), **net_cfg}
         net_cfg.pop('with_points', None)
         with torch.random.fork_rng(devices=[]):
             if init_seed is not None:
@@ -165,5 +168,8 @@ class SpatialEncoderFusion(nn.Module):
     def forward(self, vision_embeds: torch.Tensor, frames: torch.Tensor | Sequence[torch.Tensor],
                 video_grid_thw: torch.Tensor, meta: Sequence[dict] | None = None) -> torch.Tensor:
         """``(N_tokens, D)`` fused vision tokens (see the class docstring)."""
+        param = next(self.spatial_encoder.parameters(), None)
+        if param is not None and param.device != vision_embeds.device:  # wrappers (FSDP) move registered modules only
+            self.spatial_encoder.to(vision_embeds.device)
         features = self.encode(frames, video_grid_thw, meta)
         return self.connector(vision_embeds, features.to(vision_embeds.device), video_grid_thw)

@@ -6,8 +6,13 @@ import math
 import torch
 from tqdm import tqdm
 
-from geokit.geometry import depth_abs_rel, depth_delta1, pose_auc, pose_encoding_to_extrinsics_intrinsics
-from geokit.geometry import relative_pose_errors
+from geokit.geometry import (
+    depth_abs_rel,
+    depth_delta1,
+    pose_auc,
+    pose_encoding_to_extrinsics_intrinsics,
+    relative_pose_errors,
+)
 
 from .base import BaseTeacher
 from .oracle import OracleTeacher

@@ -46,6 +46,13 @@ class VGGTGeometryModel(BaseModel):
         self.camera_gamma = camera_gamma
         self.train_frames = tuple(train_frames) if train_frames is not None else None
 
+    @staticmethod
+    def _per_sample(value: list | dict | None, batch: int) -> list | None:
+        """``pseudo_collate`` turns a list of dicts into a dict of lists; undo that."""
+        if isinstance(value, dict):
+            return [{key: item[index] for key, item in value.items()} for index in range(batch)]
+        return value
+
     def _subset(self, frames: torch.Tensor, geometry: list[dict]) -> tuple[torch.Tensor, list[dict]]:
         low, high = self.train_frames
         total = frames.shape[1]
@@ -57,6 +64,8 @@ class VGGTGeometryModel(BaseModel):
                 geometry: list[dict | None] | None = None, mode: str = 'loss', **unused) -> dict | list:
         """``mode='loss'``: ``{'loss_camera', 'loss_depth', ...}``; ``'predict'``/``'tensor'``: VGGT's outputs."""
         frames = stack_frames(frames)
+        meta = self._per_sample(meta, frames.shape[0])
+        geometry = self._per_sample(geometry, frames.shape[0])
         param = next(self.vggt.parameters())
         if mode != 'loss':
             images = self.oracle.view.images(frames.to(param.device)).to(param.dtype)

@@ -1,0 +1,23 @@
+# Spatial-MLLM on the embedded tiny Qwen2.5-VL (random init, tokenizer trained on SynthVSI text): the ViT tokens are
+# fused (added) with the tokens of a frozen tiny VGGT aggregator through Spatial-MLLM's MLP-add connector.
+# No teacher and no geometric objectives: the model trains with the LM loss only (SFT).
+_base_ = ['../../teachers/vggt_tiny.py']
+
+llm_dim = 128                      # tiny Qwen2.5-VL text hidden size (Qwen2.5-VL-3B: 2048)
+
+model = dict(
+    type='GeometricMLLM',
+    backbone=dict(type='Qwen25VLBackbone', path='geokit://mllms/tiny-qwen2_5vl', load_weights=False, init_seed=0),
+    data_preprocessor=dict(type='QwenVLDataPreprocessor', insert_geometry_tokens=False,
+                           geometry_tokens_in_predict=False),
+    fusion=dict(
+        type='SpatialEncoderFusion',
+        # the tiny VGGT's aggregator, last layer, frame + global halves (2 x 64 channels), 112 px (8 x 8 patches);
+        # the connector resizes its 8 x 8 grid to the ViT's 14 x 14 patch grid
+        spatial_encoder=dict(type='VGGTSpatialEncoder', load_from=None, layer=-1, feature_part='both',
+                             image_size=112, net={{_base_.vggt_tiny_net}}),
+        connector=dict(type='MLPAddConnector', llm_dim=llm_dim, spatial_merge_size=2, temporal_patch_size=2),
+        match_vit_grid=False),
+    lm_loss_weight=1.0,
+    max_new_tokens=8,
+)
