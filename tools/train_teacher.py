@@ -3,6 +3,8 @@
     python tools/train_teacher.py configs/teachers/vggt_tiny_synthvsi.py \
         --export geokit/assets/teachers/vggt_tiny_synthvsi.safetensors
     python tools/train_teacher.py CONFIG --eval-only --weights PATH   # evaluate exported weights only
+    python tools/train_teacher.py CONFIG --export-from work_dirs/<name>/iter_N.safetensors --export PATH
+                                                                      # export (and evaluate) a runner checkpoint
 
 Training is ``tools/train.py``'s (the config's ``model`` is a ``VGGTGeometryModel``); the exported file holds the
 bare VGGT state dict (official key names) that ``VGGTTeacher(load_from=...)`` loads. The evaluation runs the
@@ -23,8 +25,11 @@ from mmengine.registry import init_default_scope
 
 from geokit.engine.launch import build_runner, prepare_config
 from geokit.models.teachers.evaluation import evaluate_teacher
-from geokit.models.teachers.vggt import save_vggt_weights
-from geokit.registry import DATASETS, TEACHERS
+from geokit.models.teachers.vggt import load_vggt_weights, save_vggt_weights
+from geokit.registry import DATASETS, MODELS, TEACHERS
+
+#: where a runner checkpoint (geokit's safetensors format) keeps the VGGT of a VGGTGeometryModel
+RUNNER_CHECKPOINT_PREFIX = 'ckpt.state_dict.vggt.'
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('config')
     parser.add_argument('--work-dir', help='default: work_dirs/<config name>')
     parser.add_argument('--export', help='write the trained VGGT weights here (safetensors)')
+    parser.add_argument('--export-from', help='skip training; export the VGGT of this runner checkpoint')
     parser.add_argument('--eval-only', action='store_true', help='skip training; evaluate --weights')
     parser.add_argument('--weights', help='weights to evaluate with --eval-only')
     parser.add_argument('--max-videos', type=int, default=None, help='evaluate on at most N distinct videos')
@@ -59,7 +65,14 @@ def main(argv: list[str] | None = None) -> dict:
     cfg = Config.fromfile(args.config)
     cfg = prepare_config(cfg, config_path=args.config, work_dir=args.work_dir, cfg_options=args.cfg_options)
     weights = args.weights
-    if not args.eval_only:
+    if args.export_from:
+        init_default_scope(cfg.get('default_scope', 'geokit'))
+        model = MODELS.build(cfg.model)
+        load_vggt_weights(model.vggt, args.export_from, prefix=RUNNER_CHECKPOINT_PREFIX)
+        weights = args.export or osp.join(cfg.work_dir, 'vggt_teacher.safetensors')
+        save_vggt_weights(model.vggt, weights, metadata=dict(config=osp.basename(args.config),
+                                                              source=osp.basename(args.export_from)))
+    elif not args.eval_only:
         runner = build_runner(cfg)
         runner.train()
         model = runner.model.module if hasattr(runner.model, 'module') else runner.model
