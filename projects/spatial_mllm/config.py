@@ -26,12 +26,12 @@ synthvsi = dict(num_scenes=32, frames=16, resolution=(112, 112), seed=0)
 num_frames = 8
 frame_sampler = dict(type='UniformSampler', num_frames=num_frames)
 train_dataloader = dict(
-    batch_size=2, num_workers=0, collate_fn=dict(type='pseudo_collate'),
+    batch_size=2, num_workers=0, collate_fn=dict(type='geokit.list_collate'),
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(type='VSI590KDataset', ann_file='train.jsonl', data_root=data_root, generate_if_missing=synthvsi,
                  frame_sampler=frame_sampler, load_geometry=False))
 test_dataloader = dict(
-    batch_size=4, num_workers=0, collate_fn=dict(type='pseudo_collate'),
+    batch_size=4, num_workers=0, collate_fn=dict(type='geokit.list_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='VSIBenchDataset', ann_file='test.jsonl', data_root=data_root, generate_if_missing=synthvsi,
                  frame_sampler=frame_sampler, load_geometry=True))  # geometry: only for sa_teacher (oracle)
