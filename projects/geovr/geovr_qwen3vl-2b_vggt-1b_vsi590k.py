@@ -26,12 +26,12 @@ model = dict(
 num_frames = 32
 frame_sampler = dict(type='UniformSampler', num_frames=num_frames)
 train_dataloader = dict(
-    batch_size=1, num_workers=4, collate_fn=dict(type='pseudo_collate'),
+    batch_size=1, num_workers=4, collate_fn=dict(type='geokit.list_collate'),
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(type='VSI590KDataset', ann_file='train.jsonl', data_root=vsi590k_root,
                  frame_sampler=frame_sampler, load_geometry=False, skip_bad_videos=True))
 test_dataloader = dict(
-    batch_size=1, num_workers=4, collate_fn=dict(type='pseudo_collate'),
+    batch_size=1, num_workers=4, collate_fn=dict(type='geokit.list_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='VSIBenchDataset', ann_file='test.jsonl', data_root=vsibench_root,
                  frame_sampler=frame_sampler, load_geometry=False))

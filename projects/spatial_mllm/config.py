@@ -14,9 +14,6 @@ _base_ = [
 ]
 custom_imports = dict(imports=['geokit.models', 'geokit.datasets', 'geokit.evaluation'], allow_failed_imports=False)
 
-# The tiny VGGT checkpoint trained on SynthVSI (configs/teachers/vggt_tiny_synthvsi.py) is loaded from
-# geokit/assets/teachers once it ships there; until then the spatial encoder is the seeded random tiny VGGT.
-
 # Teacher for tools/sa_sample.py only (point maps); SynthVSI has exact geometry, so the oracle stands in for VGGT.
 sa_teacher = dict(type='OracleTeacher', image_size=112, patch_size=14, mode='crop')
 

@@ -14,7 +14,7 @@ model = dict(
         type='SpatialEncoderFusion',
         # the tiny VGGT's aggregator, last layer, frame + global halves (2 x 64 channels), 112 px (8 x 8 patches);
         # the connector resizes its 8 x 8 grid to the ViT's 14 x 14 patch grid
-        spatial_encoder=dict(type='VGGTSpatialEncoder', load_from=None, layer=-1, feature_part='both',
+        spatial_encoder=dict(type='VGGTSpatialEncoder', load_from={{_base_.teacher.load_from}}, layer=-1, feature_part='both',
                              image_size=112, net={{_base_.vggt_tiny_net}}),
         connector=dict(type='MLPAddConnector', llm_dim=llm_dim, spatial_merge_size=2, temporal_patch_size=2),
         match_vit_grid=False),

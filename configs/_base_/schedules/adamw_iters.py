@@ -7,6 +7,8 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=lr, betas=(0.9, 0.999), weight_decay=0.0),
     clip_grad=dict(max_norm=1.0),
+    # tied input/output embeddings are one parameter reached from two modules: put it in one group only
+    paramwise_cfg=dict(bypass_duplicate=True),
 )
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=warmup_iters),
