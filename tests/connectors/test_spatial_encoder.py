@@ -65,7 +65,8 @@ def _sample(seed):
 
 def test_embedded_spatial_mllm_model_trains_the_connector_and_not_the_encoder():
     cfg = Config.fromfile(str(REPO / 'configs/_base_/models/spatial_mllm_qwen2_5vl_tiny.py'))
-    cfg.model.fusion.spatial_encoder.update(image_size=56, net=TINY_NET)  # a smaller encoder for speed
+    # a smaller, randomly initialised encoder for speed
+    cfg.model.fusion.spatial_encoder.update(image_size=56, net=TINY_NET, load_from=None)
     model = MODELS.build(cfg.model)
     data = model.data_preprocessor([_sample(0), _sample(1)], True)
     losses = model(**data, mode='loss')
