@@ -47,7 +47,7 @@ def test_export_gives_the_same_logits(tmp_path):
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
     # plain inference with the stock processor (no geometry tokens) also matches
     prompt = processor.apply_chat_template([{'role': 'user', 'content': [{'type': 'video'}, {'type': 'text',
-                                            'text': 'How many chair(s) are in this room?'}]}],
+                                            'text': '\nHow many chair(s) are in this room?'}]}],
                                            add_generation_prompt=True, tokenize=False)
     batch = processor(text=[prompt], videos=[make_sample(0)['frames']], return_tensors='pt',
                       video_metadata=[{'fps': 2.0, 'frames_indices': [0, 3, 6, 9], 'total_num_frames': 10}])

@@ -93,8 +93,11 @@ def test_paper_config_builds_on_meta_device():
     """The paper-scale config (Qwen3-VL-2B + VGGT-1B) builds without weights or downloads."""
     cfg = Config.fromfile(osp.join(ROOT, 'projects/geovr/geovr_qwen3vl-2b_vggt-1b_vsi590k.py'))
     model_cfg = cfg.model.to_dict()
-    model_cfg['backbone'].update(load_weights=False, processor_path='geokit://mllms/tiny-qwen3vl')
-    model_cfg['teacher']['load_from'] = None
+    model_cfg['backbone'].update(load_weights=False, processor_path='geokit://mllms/tiny-qwen3vl',
+                                 config=cfg.qwen3vl_2b_arch.to_dict())
+    # VGGT-1B without weights; the metric-depth model of MetricScaleTeacher needs a real local checkpoint
+    assert model_cfg['teacher']['type'] == 'MetricScaleTeacher'
+    model_cfg['teacher'] = dict(model_cfg['teacher']['geometry'], load_from=None)
     with torch.device('meta'):
         model = MODELS.build(model_cfg)
     assert model.backbone.num_layers == 28 and model.backbone.hidden_size == 2048
