@@ -27,8 +27,16 @@ import shutil
 import tempfile
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
-from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLProcessor, Qwen2TokenizerFast, Qwen2VLImageProcessor,
-                          Qwen2VLVideoProcessor, Qwen3VLConfig, Qwen3VLProcessor, Qwen3VLVideoProcessor)
+from transformers import (
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLProcessor,
+    Qwen2TokenizerFast,
+    Qwen2VLImageProcessor,
+    Qwen2VLVideoProcessor,
+    Qwen3VLConfig,
+    Qwen3VLProcessor,
+    Qwen3VLVideoProcessor,
+)
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
 DEFAULT_OUT_ROOT = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'geokit', 'assets', 'mllms')
@@ -196,7 +204,8 @@ def build_processor(arch: str, tokenizer: Qwen2TokenizerFast):
                                                 **_processor_kwargs())
         return Qwen3VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
                                 video_processor=video_processor, chat_template=QWEN_VL_CHAT_TEMPLATE)
-    video_processor = Qwen2VLVideoProcessor(do_sample_frames=False, min_frames=1, cap_pixels_per_frame=False, **_processor_kwargs())
+    video_processor = Qwen2VLVideoProcessor(do_sample_frames=False, min_frames=1, cap_pixels_per_frame=False,
+                                            **_processor_kwargs())
     return Qwen2_5_VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
                                video_processor=video_processor, chat_template=QWEN_VL_CHAT_TEMPLATE)
 

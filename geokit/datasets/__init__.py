@@ -7,6 +7,7 @@ from .synthvsi import SynthVSIParams, ensure_synthvsi, make_synthvsi
 from .video_io import VideoReadError, probe_video, read_video_frames, write_video
 from .vsi_datasets import VSI590KDataset, VSIBenchDataset
 
-__all__ = ['list_collate', 'FPSSampler', 'UniformSampler', 'MCA_QUESTION_TYPES', 'NA_QUESTION_TYPES', 'build_vsibench_prompt',
+__all__ = ['list_collate', 'FPSSampler', 'UniformSampler', 'MCA_QUESTION_TYPES', 'NA_QUESTION_TYPES',
+           'build_vsibench_prompt',
            'SynthVSIParams', 'ensure_synthvsi', 'make_synthvsi', 'VideoReadError', 'probe_video',
            'read_video_frames', 'write_video', 'VSI590KDataset', 'VSIBenchDataset']

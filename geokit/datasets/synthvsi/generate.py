@@ -128,7 +128,8 @@ def write_scene(scene_dir: Path, record: dict, fps: float) -> None:
     scene_dir.mkdir(parents=True, exist_ok=True)
     write_video(scene_dir / 'video.mp4', record['rgb'], fps=fps)
     tmp = scene_dir / 'geometry.safetensors.tmp'
-    save_file(record['geometry'], str(tmp), metadata=dict(format='synthvsi', version=str(FORMAT_VERSION)))
+    # one metadata key: safetensors writes a multi-key metadata map in hash order, which would break byte-determinism
+    save_file(record['geometry'], str(tmp), metadata={'format': f'synthvsi-v{FORMAT_VERSION}'})
     os.replace(tmp, scene_dir / 'geometry.safetensors')
     _write_json(scene_dir / 'scene.json', record['scene'])
 

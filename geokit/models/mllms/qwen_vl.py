@@ -16,8 +16,12 @@ from typing import Any
 import torch
 from mmengine.logging import print_log
 from torch import nn
-from transformers import (AutoProcessor, PretrainedConfig, Qwen2_5_VLForConditionalGeneration,
-                          Qwen3VLForConditionalGeneration)
+from transformers import (
+    AutoProcessor,
+    PretrainedConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen3VLForConditionalGeneration,
+)
 
 from geokit.registry import MLLMS
 
