@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_sample, model_config
+from .conftest import make_sample, model_config
 
 from geokit.models.mllms import Qwen25VLBackbone, TapRequest
 from geokit.models.mllms.taps import teacher_to_llm_layer

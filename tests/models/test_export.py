@@ -5,7 +5,7 @@ import os.path as osp
 import sys
 
 import torch
-from conftest import make_sample, model_config
+from .conftest import make_sample, model_config
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 

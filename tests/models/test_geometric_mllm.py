@@ -5,7 +5,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import make_sample, model_config
+from .conftest import make_sample, model_config
 from mmengine.config import Config
 
 from geokit.registry import CONNECTORS, MODELS
