@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .conftest import make_sample, model_config
 
 from geokit.models.mllms import Qwen25VLBackbone, TapRequest
 from geokit.models.mllms.taps import teacher_to_llm_layer
 from geokit.registry import MODELS
+
+from .conftest import make_sample, model_config
 
 
 def test_teacher_layer_mapping_matches_geovr():

@@ -5,12 +5,13 @@ import os.path as osp
 import sys
 
 import torch
-from .conftest import make_sample, model_config
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from geokit.engine.checkpoint import save_checkpoint_safetensors
 from geokit.registry import MODELS
+
+from .conftest import make_sample, model_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tools'))

@@ -5,10 +5,11 @@ import os.path as osp
 
 import pytest
 import torch
-from .conftest import make_sample, model_config
 from mmengine.config import Config
 
 from geokit.registry import CONNECTORS, MODELS
+
+from .conftest import make_sample, model_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
