@@ -28,6 +28,7 @@ from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import STRATEGIES as MMENGINE_STRATEGIES
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
@@ -74,6 +75,7 @@ def build_module_listing(cfg: Any, registry: Registry, default_args: dict | None
 
 # ----------------------------------------------------------------- children of mmengine's roots
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=['geokit.engine'])
+STRATEGIES = Registry('strategy', parent=MMENGINE_STRATEGIES, locations=['geokit.engine'])
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['geokit.engine'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['geokit.engine'])
 LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, locations=['geokit.engine'])
@@ -125,6 +127,7 @@ CONFIG_KEY_REGISTRIES: dict[str, Registry] = {
     'val_evaluator': METRICS, 'test_evaluator': METRICS,
     'train_cfg': LOOPS, 'val_cfg': LOOPS, 'test_cfg': LOOPS,
     'log_processor': LOG_PROCESSORS,
+    'strategy': STRATEGIES,
     'visualizer': VISUALIZERS, 'vis_backends': VISBACKENDS,
 }
 

@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def evaluate(cfg: Config, weights: str | None) -> dict:
+def evaluate(cfg: Config, weights: str | None, max_videos: int | None = None) -> dict:
     """Trained (``weights``) vs. untrained teacher on the config's validation dataset."""
     init_default_scope(cfg.get('default_scope', 'geokit'))
     dataset = DATASETS.build(cfg.teacher_eval_dataloader.dataset)
@@ -55,7 +55,7 @@ def evaluate(cfg: Config, weights: str | None) -> dict:
             continue
         torch.manual_seed(cfg.get('randomness', {}).get('seed', 0))
         teacher = TEACHERS.build(dict(cfg.teacher.to_dict(), load_from=load_from))
-        results[name] = evaluate_teacher(teacher, dataset)
+        results[name] = evaluate_teacher(teacher, dataset, max_videos=max_videos)
         print_log(f'{name} teacher: {results[name]}', logger='current')
     return results
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
         print_log(f'exported VGGT weights to {weights} ({os.path.getsize(weights) / 1e6:.2f} MB)', logger='current')
     elif weights is None:
         raise ValueError('--eval-only needs --weights PATH (an exported VGGT safetensors file).')
-    results = evaluate(cfg, weights)
+    results = evaluate(cfg, weights, args.max_videos)
     os.makedirs(cfg.work_dir, exist_ok=True)
     with open(osp.join(cfg.work_dir, 'teacher_eval.json'), 'w', encoding='utf-8') as handle:
         json.dump(dict(weights=weights, **results), handle, indent=2)

@@ -6,6 +6,7 @@ import os.path as osp
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
 from geokit.registry import RUNNERS, check_config_types
 
@@ -29,12 +30,20 @@ def prepare_config(cfg: Config, config_path: str, work_dir: str | None = None, c
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
+    if cfg.get('runner_type') == 'FlexibleRunner':
+        _prepare_strategy(cfg, launcher)
     if not torch.cuda.is_available():
         if cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
             cfg.env_cfg.dist_cfg.backend = 'gloo'
         if launcher != 'none' and cfg.get('model_wrapper_cfg') is None:
             # mmengine's default DDP wrapper passes device_ids=[LOCAL_RANK], which torch rejects for CPU modules
-            cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
+            cfg.model_wrapper_cfg = CPU_DDP_WRAPPER
+        strategy = cfg.get('strategy') or {}
+        if strategy.get('type') == 'GeoKitDDPStrategy' and strategy.get('model_wrapper') is None:
+            strategy.model_wrapper = CPU_DDP_WRAPPER
+        if strategy.get('type') == 'GeoKitFSDPStrategy':
+            # mmengine passes device_id=LOCAL_RANK (a CUDA index); FSDP on gloo keeps the shards on the CPU
+            strategy.model_wrapper = dict(device_id='cpu', **(strategy.get('model_wrapper') or {}))
     if amp:
         if not torch.cuda.is_available():
             raise RuntimeError('--amp needs a CUDA GPU (mmengine AmpOptimWrapper); train in fp32 on a CPU.')
@@ -50,6 +59,27 @@ def prepare_config(cfg: Config, config_path: str, work_dir: str | None = None, c
     return cfg
 
 
+#: DDP wrapper for CPU processes (gloo): no ``device_ids``
+CPU_DDP_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
+
+#: mmengine strategies that checkpoint with pickle -> geokit's safetensors subclass
+SAFETENSORS_STRATEGIES = {'SingleDeviceStrategy': 'GeoKitSingleDeviceStrategy', 'DDPStrategy': 'GeoKitDDPStrategy',
+                          'FSDPStrategy': 'GeoKitFSDPStrategy'}
+
+
+def _prepare_strategy(cfg: Config, launcher: str) -> None:
+    """``FlexibleRunner``: default to geokit's safetensors strategies; refuse mmengine's pickling ones."""
+    strategy = cfg.get('strategy')
+    if strategy is None:
+        cfg.strategy = dict(type='GeoKitSingleDeviceStrategy' if launcher == 'none' else 'GeoKitDDPStrategy')
+        return
+    name = strategy.get('type')
+    if name in SAFETENSORS_STRATEGIES:
+        raise ValueError(f"strategy.type='{name}' writes pickle checkpoints that torch>=2.6 will not load back. "
+                         f"Use strategy.type='{SAFETENSORS_STRATEGIES[name]}' (same options, safetensors "
+                         f'checkpoints; see docs/scale_out.md).')
+
+
 def build_runner(cfg: Config):
     """Build the runner named by ``runner_type`` (geokit configs use ``GeoKitRunner``)."""
     if 'runner_type' not in cfg:
@@ -58,4 +88,8 @@ def build_runner(cfg: Config):
         # mmengine's pytorch launcher calls torch.cuda.set_device unconditionally; on CPU the process group is
         # created here (gloo, from torchrun's environment) and mmengine then uses it as it is.
         dist.init_process_group(backend='gloo')
+    if cfg.runner_type == 'FlexibleRunner':
+        # FlexibleRunner builds its strategy before it sets the default scope; without the scope mmengine's root
+        # registry would not see geokit's strategies
+        init_default_scope(cfg.get('default_scope', 'geokit'))
     return RUNNERS.build(cfg)

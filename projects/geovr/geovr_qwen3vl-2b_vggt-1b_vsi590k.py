@@ -7,6 +7,7 @@ _base_ = [
     '../../configs/_base_/default_runtime.py',
     '../../configs/_base_/schedules/adamw_iters.py',
     '../../configs/_base_/models/geovr_qwen3vl_2b.py',
+    '../../configs/_base_/strategies.py',
 ]
 custom_imports = dict(imports=['geokit.models', 'geokit.datasets', 'geokit.evaluation'], allow_failed_imports=False)
 
@@ -56,8 +57,5 @@ param_scheduler = [
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters + 1)
 runner_type = 'FlexibleRunner'
-strategy = dict(type='FSDPStrategy',
-                model_wrapper=dict(sharding_strategy='SHARD_GRAD_OP', use_orig_params=True,
-                                   auto_wrap_policy=dict(type='torch.distributed.fsdp.wrap.size_based_auto_wrap_policy',
-                                                         min_num_params=int(1e7))))
+strategy = _base_.fsdp_zero2  # or fsdp_zero3 / deepspeed_zero2 / deepspeed_zero3 (docs/scale_out.md)
 default_hooks = dict(checkpoint=dict(interval=2000), logger=dict(interval=20))

@@ -25,6 +25,10 @@ def median_scale(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> t
     return torch.stack(scales)
 
 
+def _video_key(meta: dict) -> str:
+    return meta.get('video') or meta.get('scene_name') or meta.get('id')
+
+
 @torch.no_grad()
 def evaluate_teacher(teacher: BaseTeacher, dataset, max_videos: int | None = None, progress: bool = True) -> dict:
     """Evaluate ``teacher`` on every distinct video of ``dataset`` (samples with ``geometry``).
@@ -43,9 +47,11 @@ def evaluate_teacher(teacher: BaseTeacher, dataset, max_videos: int | None = Non
     seen, abs_rel, delta1, rot_errors, trans_errors = set(), [], [], [], []
     indices = range(len(dataset))
     for index in tqdm(indices, desc='evaluating teacher', disable=not progress):
+        if hasattr(dataset, 'get_data_info') and _video_key(dataset.get_data_info(index)['meta']) in seen:
+            continue  # several questions share a video: decode each video once
         sample = dataset[index]
         meta = dict(sample['meta'])
-        key = meta.get('video') or meta.get('scene_name') or meta.get('id')
+        key = _video_key(meta)
         if key in seen or sample.get('geometry') is None:
             continue
         seen.add(key)
