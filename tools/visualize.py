@@ -1,9 +1,10 @@
 """Point clouds with camera frustums from depth + poses: PLY files and a side-by-side PNG (headless).
 
     # ground truth of a SynthVSI scene, coloured by its video
-    python tools/visualize.py --scene data/synthvsi/test/scene_00000 --out-dir work_dirs/vis
-    # ground truth | teacher | prediction (files written by GeometryMetric(save_predictions=True))
-    python tools/visualize.py --scene data/synthvsi/test/scene_00000 --teacher teacher.safetensors \\
+    python tools/visualize.py --scene data/synthvsi/test/scene_00028 --out-dir work_dirs/vis
+    # ground truth | teacher | prediction (a teacher shard of tools/cache_teacher.py; a prediction file written by
+    # GeometryMetric(save_predictions=True)); the ground truth uses the frames the teacher/prediction saw
+    python tools/visualize.py --scene data/synthvsi/test/scene_00028 --teacher CACHE_DIR/<id>__<hash>.safetensors \\
         --pred work_dirs/geovr/geometry/<id>.safetensors --out-dir work_dirs/vis --ply
 
 Every panel is expressed in its camera 0 frame and seen from behind and above camera 0. Predictions and teacher
@@ -33,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--out-dir', required=True, help='where the PNG (and PLY files) go')
     parser.add_argument('--name', default='reconstruction', help='output file stem')
     parser.add_argument('--frames', help='ground-truth frames to use, python slice "start:stop:step" (default: the '
-                                         "prediction's frame_indices, else all)")
+                                         "prediction's (else the teacher's) frame_indices, else all)")
     parser.add_argument('--stride', type=int, default=2, help='pixel stride of the point clouds')
     parser.add_argument('--max-points', type=int, default=150_000, help='points per panel (random subset)')
     parser.add_argument('--scale', choices=['file', 'metric', 'none'], default='file',
@@ -89,8 +90,8 @@ def main(argv: list[str] | None = None) -> list[str]:
             frames = read_video_frames(video, range(probe_video(video)[0]))
         if args.frames:
             index = torch.arange(gt['depth'].shape[0])[_slice(args.frames)]
-        elif pred is not None and 'frame_indices' in pred:
-            index = pred['frame_indices'].long()
+        elif any(g is not None and 'frame_indices' in g for g in (pred, teacher)):
+            index = next(g for g in (pred, teacher) if g is not None and 'frame_indices' in g)['frame_indices'].long()
         else:
             index = torch.arange(gt['depth'].shape[0])
         gt = {key: gt[key][index] for key in ('depth', 'extrinsics', 'intrinsics')}

@@ -74,7 +74,8 @@ class GeometryMetric(BaseMetric):
       * ``output[pred_key]``: mapping (or object with attributes) holding any of ``depth (T, h, w)`` (teacher
         units, or metres when ``depth_alignment='metric'`` is combined with ``metric_scale``), ``pose_enc (T, 9)``
         (``[t, quat XYZW, fov_h, fov_w]``) or ``extrinsics (T, 3, 4)`` camera-from-world, ``metric_scale ()``
-        (metres per predicted depth unit);
+        (metres per predicted depth unit; in GeoVR the depth head regresses teacher depth, so this is also metres
+        per teacher unit and is compared directly with the teacher's ``metric_scale``);
       * reference ``'ground_truth'``: the data batch's ``geometry`` of the sample (``depth (T, H, W)`` metres,
         ``extrinsics (T, 3, 4)``; SynthVSI has it), or ``output['geometry']`` if the model passes it through;
       * reference ``'teacher'``: ``output[teacher_key]`` with ``depth``, ``pose_enc`` and ``metric_scale``
@@ -83,7 +84,10 @@ class GeometryMetric(BaseMetric):
     Depth: the prediction is resized (bilinear) to the reference resolution and scaled per sample by
     ``depth_alignment``: ``'median'`` (median ratio), ``'lstsq'`` (robust least squares,
     :func:`geokit.geometry.align_depth_scale`), ``'metric'`` (the predicted ``metric_scale``; compares metric depth)
-    or ``'none'``; then ``depth_abs_rel`` / ``depth_delta1`` over reference pixels with depth > 0.
+    or ``'none'``; then ``depth_abs_rel`` / ``depth_delta1`` over reference pixels with finite depth > 0. With
+    ``'metric'`` and the teacher reference, the teacher depth is first converted to metres by its ``metric_scale``.
+    Non-finite predicted depth counts as a wrong prediction (depth 0). A sample without any valid reference pixel
+    has no depth error; if no sample has one, the depth metrics are NaN.
     Pose: :func:`relative_pose_errors` over all frame pairs (frame- and scale-invariant), AUC@30 over all pairs of all
     samples. Scale: ``|s_pred - s_ref| / s_ref`` where ``s_ref`` is the teacher's ``metric_scale`` (teacher
     reference) or the median ratio between reference metres and predicted depth (ground-truth reference).
@@ -163,6 +167,15 @@ class GeometryMetric(BaseMetric):
             return source.new_tensor([pred_scale])
         return source.new_ones(1)
 
+    @staticmethod
+    def _teacher_metric_scale(ref: Any) -> float:
+        scale = _scalar(_get(ref, 'metric_scale'))
+        if scale is None:
+            raise KeyError("GeometryMetric(reference='teacher', depth_alignment='metric') compares metric depth and "
+                           "needs the teacher's 'metric_scale' (metres per teacher unit); the teacher targets have "
+                           "none. Use depth_alignment='median', or a teacher with a scale (model.scale_teacher).")
+        return scale
+
     def _evaluate_sample(self, pred: Any, ref: Any) -> tuple[dict, dict]:
         """Errors of one sample, and the tensors ``save_predictions`` writes for it."""
         result: dict[str, Any] = {}
@@ -179,7 +192,11 @@ class GeometryMetric(BaseMetric):
                                  f'{target.shape[1]} ({tuple(source.shape[1:])} vs {tuple(target.shape[1:])}).')
             if source.shape[-2:] != target.shape[-2:]:
                 source = F.interpolate(source, size=target.shape[-2:], mode='bilinear', align_corners=False)
+            if self.reference == 'teacher' and self.depth_alignment == 'metric':
+                target = target * self._teacher_metric_scale(ref)
             valid = torch.isfinite(target) & (target > 0)
+            # a non-finite predicted depth is a wrong prediction (AbsRel 1, outside delta1), not a skipped pixel
+            source = torch.nan_to_num(source, nan=0.0, posinf=0.0, neginf=0.0)
             scale = self._depth_scale(source, target, valid, pred_scale)
             aligned = source * scale[:, None, None, None]
             result['depth_abs_rel'] = float(depth_abs_rel(aligned, target, valid)[0])
@@ -223,10 +240,10 @@ class GeometryMetric(BaseMetric):
         """Means over samples (depth, scale) and over all frame pairs (pose)."""
         metrics: dict[str, float] = {}
         for key in ('depth_abs_rel', 'depth_delta1', 'scale_rel_err'):
-            values = torch.tensor([r[key] for r in results if key in r and not math.isnan(r[key])],
-                                  dtype=torch.float64)
-            if values.numel():
-                metrics[key] = float(values.mean())
+            values = torch.tensor([r[key] for r in results if key in r], dtype=torch.float64)
+            if values.numel():  # NaN (no valid reference pixel in any sample) rather than a missing key
+                finite = values[~values.isnan()]
+                metrics[key] = float(finite.mean()) if finite.numel() else math.nan
         rot = torch.tensor([e for r in results for e in r.get('rot_err', [])], dtype=torch.float64)
         trans = torch.tensor([e for r in results for e in r.get('trans_err', [])], dtype=torch.float64)
         if rot.numel():

@@ -1,9 +1,10 @@
 """Linear probes on frozen hidden states: how linearly decodable is geometry at each layer?
 
-A probe is closed-form ridge regression on standardised features. The ridge strength is chosen per layer by exact
-leave-one-out error on the training split (one eigendecomposition of the ``D x D`` Gram matrix gives the LOO
-residuals of every candidate strength), then the probe is scored on a held-out split. Splits are by group (video),
-so tokens of one video never fall on both sides.
+A probe is closed-form ridge regression on standardised features. The ridge strength is chosen per layer on the
+training split, by exact leave-one-out error (one eigendecomposition of the ``D x D`` Gram matrix gives the LOO
+residuals of every candidate strength) or, when rows come in groups (videos), by cross-validation over whole groups;
+then the probe is scored on a held-out split. Splits are by group (video), so tokens of one video never fall on
+both sides.
 
 Task helpers: per-token depth (targets = log of the depth pooled onto the token grid, error = AbsRel of
 ``exp(prediction)`` via :func:`geokit.geometry.metrics.depth_abs_rel`) and per-frame relative camera pose (targets =
@@ -104,16 +105,54 @@ def ridge_loo_mse(features: torch.Tensor, targets: torch.Tensor,
     return torch.stack(errors)
 
 
-def fit_ridge(features: torch.Tensor, targets: torch.Tensor, lam: float | None = None,
-              lambdas: Sequence[float] = DEFAULT_LAMBDAS) -> RidgeProbe:
-    """Fit a ridge probe; ``lam=None`` picks the strength with the lowest leave-one-out error among ``lambdas``.
+def ridge_group_cv_mse(features: torch.Tensor, targets: torch.Tensor, groups: torch.Tensor,
+                       lambdas: Sequence[float] = DEFAULT_LAMBDAS, folds: int = 5) -> torch.Tensor:
+    """Cross-validated mean squared error of ridge regression for each strength, holding out whole groups.
+
+    Rows of one group (e.g. the tokens of one video) are strongly correlated, so row-wise leave-one-out rewards
+    memorising a group and picks too weak a penalty; holding out groups measures what the probe is scored on.
+    Groups are dealt round-robin (in sorted order) into ``min(folds, #groups)`` folds.
 
     Args:
-        features: ``(N, D)`` frozen hidden states. targets: ``(N, K)``.
+        features: ``(N, D)``. targets: ``(N, K)``. groups: ``(N,)`` group id per row (at least 2 groups).
+    Returns:
+        ``(L,)`` MSE over all rows and target dims, float64.
+    """
+    _check_xy(features, targets)
+    unique = torch.unique(groups)
+    if unique.numel() < 2:
+        raise ValueError(f'grouped cross-validation needs at least 2 groups, got {unique.numel()}.')
+    num_folds = min(folds, unique.numel())
+    fold_of_group = torch.arange(unique.numel()) % num_folds
+    row_fold = fold_of_group[torch.searchsorted(unique, groups)]
+    errors = torch.zeros(len(lambdas), dtype=torch.float64)
+    for fold in range(num_folds):
+        held = row_fold == fold
+        mean, std, y_mean, _, eigvals, eigvecs, _, cross = _spectral_fit(features[~held], targets[~held])
+        projected = ((features[held].double() - mean) / std) @ eigvecs
+        for index, lam in enumerate(lambdas):
+            pred = projected @ (cross / (eigvals + lam)[:, None]) + y_mean
+            errors[index] += (pred - targets[held].double()).square().sum()
+    return errors / targets.numel()
+
+
+def fit_ridge(features: torch.Tensor, targets: torch.Tensor, lam: float | None = None,
+              lambdas: Sequence[float] = DEFAULT_LAMBDAS, groups: torch.Tensor | None = None) -> RidgeProbe:
+    """Fit a ridge probe; ``lam=None`` picks the strength with the lowest held-out error among ``lambdas``.
+
+    The held-out error is the exact row-wise leave-one-out error (:func:`ridge_loo_mse`), or, when ``groups`` with
+    at least 2 distinct ids are given, the grouped cross-validation error (:func:`ridge_group_cv_mse`).
+
+    Args:
+        features: ``(N, D)`` frozen hidden states. targets: ``(N, K)``. groups: ``(N,)`` or None.
     """
     _check_xy(features, targets)
     if lam is None:
-        lam = float(lambdas[int(torch.argmin(ridge_loo_mse(features, targets, lambdas)))])
+        if groups is not None and torch.unique(groups).numel() >= 2:
+            errors = ridge_group_cv_mse(features, targets, groups, lambdas)
+        else:
+            errors = ridge_loo_mse(features, targets, lambdas)
+        lam = float(lambdas[int(torch.argmin(errors))])
     mean, std, y_mean, _, eigvals, eigvecs, _, cross = _spectral_fit(features, targets)
     weight = eigvecs @ (cross / (eigvals + lam)[:, None])
     return RidgeProbe(weight=weight, bias=y_mean, mean=mean, std=std, lam=lam)
@@ -138,7 +177,7 @@ def run_layer_probes(features: Mapping[int | str, torch.Tensor], targets: torch.
                      metric_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], dict[str, float]] | None = None,
                      val_fraction: float = 0.25, seed: int = 0,
                      lambdas: Sequence[float] = DEFAULT_LAMBDAS) -> list[ProbeResult]:
-    """Fit and score one probe per layer on the same split.
+    """Fit and score one probe per layer on the same split (ridge strength by grouped CV on the training groups).
 
     Args:
         features: ``{layer: (N, D)}`` hidden states of the same N rows at each layer.
@@ -157,7 +196,7 @@ def run_layer_probes(features: Mapping[int | str, torch.Tensor], targets: torch.
     for layer, layer_features in features.items():
         if layer_features.shape[0] != targets.shape[0]:
             raise ValueError(f'layer {layer}: {layer_features.shape[0]} feature rows for {targets.shape[0]} targets.')
-        probe = fit_ridge(layer_features[train], targets[train], lambdas=lambdas)
+        probe = fit_ridge(layer_features[train], targets[train], lambdas=lambdas, groups=groups[train])
         train_pred, val_pred = probe.predict(layer_features[train]), probe.predict(layer_features[val])
         results.append(ProbeResult(
             layer=layer, lam=probe.lam, train_mse=float((train_pred - targets[train]).square().mean()),
@@ -183,9 +222,10 @@ def pool_depth_to_grid(depth: torch.Tensor, grid_hw: tuple[int, int]) -> tuple[t
 
 
 def depth_probe_metrics(pred: torch.Tensor, target: torch.Tensor, groups: torch.Tensor) -> dict[str, float]:
-    """Metrics of a log-depth probe: ``abs_rel`` of ``exp(pred)`` against ``exp(target)`` over all rows."""
+    """Metrics of a log-depth probe over all rows: ``abs_rel`` of ``exp(pred)`` against ``exp(target)`` and
+    ``rmse_log`` (root mean squared error of the log depth, the quantity the probe is fitted to)."""
     abs_rel = depth_abs_rel(pred.exp().reshape(1, -1), target.exp().reshape(1, -1))
-    return {'abs_rel': float(abs_rel[0])}
+    return {'abs_rel': float(abs_rel[0]), 'rmse_log': float((pred - target).square().mean().sqrt())}
 
 
 def make_pose_probe_metrics(image_hw: tuple[int, int], auc_threshold: int = 30):
@@ -246,3 +286,49 @@ def plot_probe_errors(results: Mapping[str, Sequence[ProbeResult]], metrics: Map
     fig.savefig(tmp_path, dpi=120)
     os.replace(tmp_path, path)
     return path
+
+
+# ----------------------------------------------------------------------------------------------- both tasks
+#: The metric each task is plotted and ranked by (lower is better for both).
+TASK_METRICS = {'depth': 'rmse_log', 'pose': 'rot_err_deg'}
+
+
+def run_probe_tasks(data, val_fraction: float = 0.25, seed: int = 0,
+                    lambdas: Sequence[float] = DEFAULT_LAMBDAS) -> dict[str, list[ProbeResult]]:
+    """Per-layer probes of both tasks of a :class:`~geokit.evaluation.features.ProbeData`, split by video.
+
+    Returns:
+        ``{'depth': [ProbeResult per layer], 'pose': [...]}``; depth metric ``abs_rel`` (of metric depth per token),
+        pose metrics ``auc30``, ``rot_err_deg``, ``trans_err_deg`` (relative poses of the held-out videos).
+    """
+    return {
+        'depth': run_layer_probes(data.depth_features, data.depth_targets, data.depth_groups, depth_probe_metrics,
+                                  val_fraction, seed, lambdas),
+        'pose': run_layer_probes(data.pose_features, data.pose_targets, data.pose_groups,
+                                 make_pose_probe_metrics(data.image_hw), val_fraction, seed, lambdas),
+    }
+
+
+def probe_results_to_dict(results: Mapping[str, Sequence[ProbeResult]]) -> dict:
+    """JSON-ready ``{task: [{layer, lam, train_mse, val_mse, val_metrics, baseline_metrics}]}``."""
+    return {task: [dict(layer=r.layer, lam=r.lam, train_mse=r.train_mse, val_mse=r.val_mse,
+                        val_metrics=r.val_metrics, baseline_metrics=r.baseline_metrics) for r in task_results]
+            for task, task_results in results.items()}
+
+
+def format_probe_markdown(results: Mapping[str, Sequence[ProbeResult]]) -> str:
+    """One markdown table per task: a row per layer (validation metrics, chosen ridge strength), then the
+    constant-prediction baseline."""
+    lines = []
+    for task, task_results in results.items():
+        names = list(task_results[0].val_metrics) if task_results else []
+        lines += [f'**{task}** probe', '', '| layer | ' + ' | '.join(names) + ' | val MSE | ridge lambda |',
+                  '|---|' + '---|' * (len(names) + 2)]
+        for r in task_results:
+            lines.append(f'| {r.layer} | ' + ' | '.join(f'{r.val_metrics[n]:.4f}' for n in names) +
+                         f' | {r.val_mse:.4f} | {r.lam:g} |')
+        if task_results and task_results[0].baseline_metrics:
+            base = task_results[0].baseline_metrics
+            lines.append('| constant | ' + ' | '.join(f'{base[n]:.4f}' for n in names) + ' | | |')
+        lines.append('')
+    return '\n'.join(lines)

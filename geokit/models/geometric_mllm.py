@@ -116,11 +116,16 @@ class GeometricMLLM(BaseModel):
         fusion: CONNECTORS config of the vision-fusion module (see the module docstring) or None.
         lm_loss_weight: weight of the answer cross-entropy ``loss_lm``.
         max_new_tokens: generation length in ``'predict'`` mode (greedy).
+        predict_geometry: in ``'predict'`` mode also run the heads and return each sample's predicted geometry
+            under ``'geometry_pred'`` (``pose_enc (T, 9)``, ``depth (T, h, w)``, ``depth_conf``, ``metric_scale ()``
+            in the heads' teacher units), for :class:`~geokit.evaluation.GeometryMetric`. Needs geometry tokens in
+            the prompt: ``data_preprocessor.geometry_tokens_in_predict=True``.
     """
 
     def __init__(self, backbone: dict, data_preprocessor: dict | None = None, teacher: dict | None = None,
                  scale_teacher: dict | None = None, objectives: Sequence[dict] = (), fusion: dict | None = None,
-                 lm_loss_weight: float = 1.0, max_new_tokens: int = 16, init_cfg: dict | None = None) -> None:
+                 lm_loss_weight: float = 1.0, max_new_tokens: int = 16, predict_geometry: bool = False,
+                 init_cfg: dict | None = None) -> None:
         data_preprocessor = data_preprocessor or dict(type='QwenVLDataPreprocessor')
         if isinstance(data_preprocessor, dict):  # geokit's registry, so no default scope is needed
             data_preprocessor = MODELS.build(data_preprocessor)
@@ -140,6 +145,7 @@ class GeometricMLLM(BaseModel):
         self.taps = {o.name: o.tap for o in objectives}
         self.lm_loss_weight = lm_loss_weight
         self.max_new_tokens = max_new_tokens
+        self.predict_geometry = predict_geometry
         self._tapper = HiddenStateTaps(self.backbone.decoder_layers)
 
     # ------------------------------------------------------------------ teacher outside the module tree
@@ -162,7 +168,12 @@ class GeometricMLLM(BaseModel):
     def _token_ids(self) -> dict[str, int]:
         return {'video': self.backbone.video_token_id, **self.backbone.geometry_token_ids}
 
-    def _vision(self, inputs: dict, data_samples: dict) -> Any:
+    def encode_vision(self, inputs: dict, data_samples: dict) -> Any:
+        """The stock ViT on ``pixel_values_videos``, then the fusion module if there is one.
+
+        Returns the backbone's vision output whose ``pooler_output`` holds one ``(N_i, D)`` tensor of merged
+        video tokens per video, as the LLM consumes them.
+        """
         vision = self.backbone.encode_video(inputs['pixel_values_videos'], inputs['video_grid_thw'])
         if self.fusion is not None:
             pooled = list(vision.pooler_output)
@@ -193,7 +204,7 @@ class GeometricMLLM(BaseModel):
 
     def _run(self, inputs: dict, data_samples: dict, with_taps: bool = True) -> tuple[torch.Tensor, Taps]:
         """Vision (+ fusion) and the LLM with the objectives' layers tapped; returns final states and taps."""
-        vision = self._vision(inputs, data_samples)
+        vision = self.encode_vision(inputs, data_samples)
         requests = list(self.taps.values()) if with_taps else []
         layers = [layer for request in requests for layer in request.layers]
         with self._tapper.capture(layers) as states:
@@ -260,8 +271,22 @@ class GeometricMLLM(BaseModel):
                                     predictions=predictions, input_ids=inputs['input_ids'])
 
     @torch.no_grad()
+    def geometry_predictions(self, inputs: dict, data_samples: dict) -> list[dict[str, torch.Tensor]]:
+        """Every head's geometry (see ``BaseGeometryHead.geometry_outputs``) per sample, without a teacher."""
+        if not inputs.get('geometry_tokens', False):
+            raise ValueError('Geometry predictions read the camera/scale tokens, but this batch has none. Set '
+                             'model.data_preprocessor.geometry_tokens_in_predict=True.')
+        _, taps = self._run(inputs, data_samples)
+        merged: dict[str, torch.Tensor] = {}
+        for name, (preds, _) in self._head_predictions(taps, self._num_frames(data_samples), None).items():
+            merged.update(self.heads[name].geometry_outputs(preds))
+        batch = inputs['input_ids'].shape[0]
+        return [{key: value[index].float().cpu() for key, value in merged.items()} for index in range(batch)]
+
+    @torch.no_grad()
     def predict(self, inputs: dict, data_samples: dict) -> list[dict]:
-        """Greedy generation of the answer to every prompt (heads and teacher unused)."""
+        """Greedy generation of the answer to every prompt; with ``predict_geometry`` also the heads' geometry."""
+        geometry = self.geometry_predictions(inputs, data_samples) if self.predict_geometry else None
         tokenizer = self.backbone.processor.tokenizer
         rope = self.backbone.rope_kwargs(inputs['video_grid_thw'], inputs.get('second_per_grid_ts'),
                                          bool(inputs.get('geometry_tokens', False)))
@@ -269,7 +294,7 @@ class GeometricMLLM(BaseModel):
                       mm_token_type_ids=inputs['mm_token_type_ids'], **{k: v for k, v in rope.items()
                                                                          if v is not None})
         if self.fusion is not None:
-            kwargs['mm_encoder_outputs'] = {'video': self._vision(inputs, data_samples)}
+            kwargs['mm_encoder_outputs'] = {'video': self.encode_vision(inputs, data_samples)}
         else:
             kwargs['pixel_values_videos'] = inputs['pixel_values_videos']
         self.backbone.hf_model.model.rope_deltas = None
@@ -278,4 +303,7 @@ class GeometricMLLM(BaseModel):
             eos_token_id=tokenizer.convert_tokens_to_ids('<|im_end|>'), pad_token_id=self.backbone.pad_token_id)
         new_tokens = generated[:, inputs['input_ids'].shape[1]:]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        return [{'prediction': text.strip(), 'meta': meta} for text, meta in zip(texts, data_samples['meta'])]
+        outputs = [{'prediction': text.strip(), 'meta': meta} for text, meta in zip(texts, data_samples['meta'])]
+        for output, sample_geometry in zip(outputs, geometry or []):
+            output['geometry_pred'] = sample_geometry
+        return outputs

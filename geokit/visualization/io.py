@@ -1,10 +1,11 @@
 """Loading reconstructions to visualise: SynthVSI ``geometry.safetensors`` and prediction files."""
 from __future__ import annotations
 
+import json
 import os.path as osp
 
 import torch
-from safetensors.torch import load_file
+from safetensors import safe_open
 
 from geokit.geometry.pose_encoding import pose_encoding_to_extrinsics_intrinsics
 
@@ -16,8 +17,9 @@ def load_geometry(path: str, intrinsics_fallback: torch.Tensor | None = None) ->
 
     Accepted keys: ``depth (T, H, W)``; ``extrinsics (T, 3, 4)`` camera-from-world, or ``pose_enc (T, 9)``
     (VGGT encoding, decoded at the depth's resolution); ``intrinsics (T, 3, 3)`` pixels; optional
-    ``metric_scale`` (metres per depth unit) and ``depth_conf``. Prediction files written by
-    ``GeometryMetric(save_predictions=True)`` have this layout.
+    ``metric_scale`` (metres per depth unit) and ``depth_conf``; ``frame_indices (T,)`` from the tensors or the
+    file's metadata. Prediction files written by ``GeometryMetric(save_predictions=True)`` and teacher shards
+    written by ``tools/cache_teacher.py`` (metadata ``image_hw``, ``frame_indices``) have this layout.
 
     Args:
         intrinsics_fallback: ``(T, 3, 3)`` used when the file has neither intrinsics nor a pose encoding.
@@ -30,10 +32,15 @@ def load_geometry(path: str, intrinsics_fallback: torch.Tensor | None = None) ->
     if not osp.isfile(file):
         raise FileNotFoundError(f'No geometry file at {file} (expected a .safetensors file or a SynthVSI scene '
                                 f'directory with {GEOMETRY_FILE}).')
-    tensors = {key: value.float() if value.is_floating_point() else value for key, value in load_file(file).items()}
+    with safe_open(file, framework='pt') as handle:
+        metadata = handle.metadata() or {}
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    tensors = {key: value.float() if value.is_floating_point() else value for key, value in tensors.items()}
     if 'depth' not in tensors:
         raise KeyError(f'{file} has no `depth` (T, H, W); keys: {sorted(tensors)}.')
-    image_hw = tuple(tensors['depth'].shape[-2:])
+    if 'frame_indices' not in tensors and json.loads(metadata.get('frame_indices', 'null')) is not None:
+        tensors['frame_indices'] = torch.tensor(json.loads(metadata['frame_indices']), dtype=torch.long)
+    image_hw = tuple(json.loads(metadata.get('image_hw', '[]')) or tensors['depth'].shape[-2:])
     if 'extrinsics' not in tensors or 'intrinsics' not in tensors:
         if 'pose_enc' in tensors:
             extrinsics, intrinsics = pose_encoding_to_extrinsics_intrinsics(tensors['pose_enc'], image_hw)

@@ -50,9 +50,13 @@ def render_open3d(scenes: Sequence[SceneGeometry], width: int = 480, height: int
     try:
         for scene in scenes:
             visualizer.clear_geometries()
+            low, high = _robust_bounds(torch.cat([scene.points, scene.frustum_vertices]))
+            # Open3D frames the view on the full bounding box: drop far outliers (e.g. sky or noisy teacher depth)
+            margin = 0.1 * (high - low)
+            inside = ((scene.points.numpy() >= low - margin) & (scene.points.numpy() <= high + margin)).all(1)
             cloud = o3d.geometry.PointCloud()
-            cloud.points = o3d.utility.Vector3dVector(scene.points.double().numpy())
-            cloud.colors = o3d.utility.Vector3dVector(scene.colors.double().numpy())
+            cloud.points = o3d.utility.Vector3dVector(scene.points.double().numpy()[inside])
+            cloud.colors = o3d.utility.Vector3dVector(scene.colors.double().numpy()[inside])
             lines = o3d.geometry.LineSet()
             lines.points = o3d.utility.Vector3dVector(scene.frustum_vertices.double().numpy())
             lines.lines = o3d.utility.Vector2iVector(scene.frustum_edges.int().numpy())
@@ -62,7 +66,7 @@ def render_open3d(scenes: Sequence[SceneGeometry], width: int = 480, height: int
             option = visualizer.get_render_option()
             option.point_size = point_size
             option.background_color = np.ones(3)
-            low, high = _robust_bounds(torch.cat([scene.points, scene.frustum_vertices]))
+            visualizer.reset_view_point(True)  # the window is reused: fit the view to this scene's geometry
             control = visualizer.get_view_control()
             control.set_lookat((low + high) / 2)
             control.set_front(VIEW_FRONT / np.linalg.norm(VIEW_FRONT))

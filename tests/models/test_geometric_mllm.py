@@ -57,6 +57,24 @@ def test_predict_returns_answers_with_meta():
     assert [o['meta']['id'] for o in out] == ['s0', 's1'] and all(isinstance(o['prediction'], str) for o in out)
 
 
+def test_predict_geometry_returns_each_heads_geometry_per_sample():
+    model = MODELS.build(model_config(predict_geometry=True, teacher=None,
+                                      data_preprocessor=dict(type='QwenVLDataPreprocessor',
+                                                             geometry_tokens_in_predict=True))).eval()
+    samples = [make_sample(0), make_sample(1)]
+    out = model(**model.data_preprocessor(samples, False), mode='predict')
+    num_frames = samples[0]['frames'].shape[0]
+    for output in out:
+        geometry = output['geometry_pred']
+        assert set(geometry) == {'pose_enc', 'depth', 'depth_conf', 'metric_scale'}   # the alignment head adds none
+        assert geometry['pose_enc'].shape == (num_frames, 9)
+        assert geometry['depth'].shape[0] == num_frames and geometry['depth'].dim() == 3
+        assert geometry['metric_scale'].shape == () and geometry['metric_scale'] > 0
+    plain = MODELS.build(model_config(predict_geometry=True, teacher=None)).eval()
+    with pytest.raises(ValueError, match='geometry_tokens_in_predict=True'):
+        plain(**plain.data_preprocessor(samples, False), mode='predict')
+
+
 @CONNECTORS.register_module(force=True)
 class _ScaleFusion(torch.nn.Module):
     """Test fusion: records its inputs and scales the ViT tokens."""

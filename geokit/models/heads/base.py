@@ -56,6 +56,11 @@ class BaseGeometryHead(nn.Module):
         """Keyword arguments of the objective's loss module."""
         raise NotImplementedError
 
+    def geometry_outputs(self, preds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The predictions that are scene geometry, under :class:`~geokit.structures.TeacherTargets` names
+        (``pose_enc``, ``depth``, ``depth_conf``, ``metric_scale``); heads that predict none return ``{}``."""
+        return {}
+
     def split_frames(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
         """``(B, T', ..., F * C)`` -> ``(B, T, ..., C)``: one slice per frame of each temporal group."""
         batch, groups = x.shape[:2]

@@ -33,6 +33,9 @@ class CameraHead(BaseGeometryHead):
         raw = self.split_frames(self.mlp(features[0]).float(), ctx.num_frames)
         return {'pose_enc': torch.cat([raw[..., :7], F.softplus(raw[..., 7:])], dim=-1)}
 
+    def geometry_outputs(self, preds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {'pose_enc': preds['pose_enc']}
+
     def loss_inputs(self, preds: dict[str, torch.Tensor], targets: TeacherTargets,
                     ctx: HeadContext) -> dict[str, object]:
         targets.require('pose_enc', consumer=type(self).__name__)

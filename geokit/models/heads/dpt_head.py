@@ -118,6 +118,9 @@ class DPTDepthHead(BaseGeometryHead):
         conf = 1 + torch.exp(x[..., 1])
         return {'depth': depth, 'depth_conf': conf}
 
+    def geometry_outputs(self, preds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {'depth': preds['depth'], 'depth_conf': preds['depth_conf']}
+
     def loss_inputs(self, preds: dict[str, torch.Tensor], targets: TeacherTargets,
                     ctx: HeadContext) -> dict[str, object]:
         targets.require('depth', consumer=type(self).__name__)

@@ -35,6 +35,9 @@ class ScaleHead(BaseGeometryHead):
         check_features(type(self).__name__, features, 1, 2)
         return {'scale': ACTIVATIONS[self.activation](self.mlp(features[0]).float().squeeze(-1))}
 
+    def geometry_outputs(self, preds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {'metric_scale': preds['scale']}
+
     def loss_inputs(self, preds: dict[str, torch.Tensor], targets: TeacherTargets,
                     ctx: HeadContext) -> dict[str, object]:
         targets.require('metric_scale', consumer=type(self).__name__)
