@@ -20,6 +20,7 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from tqdm import tqdm
 
+from geokit.engine.launch import split_dataset_config
 from geokit.models.teachers.cached import CACHE_INFO, shard_name, write_shard
 from geokit.registry import DATASETS, TEACHERS
 
@@ -73,19 +74,16 @@ def main(argv: list[str] | None = None) -> dict:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'geokit'))
-    dataloader = cfg.get(f'{args.split}_dataloader')
-    if not dataloader or 'dataset' not in dataloader:
-        raise KeyError(f'the config has no {args.split}_dataloader.dataset; choose --split among the dataloaders it '
-                       f'defines.')
+    dataset_cfg = split_dataset_config(cfg, args.split)
     teacher_cfg = teacher_config(cfg)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     info = dict(format=1, teacher=json.loads(json.dumps(teacher_cfg.to_dict(), default=str)),
-                dataset=json.loads(json.dumps(dataloader['dataset'].to_dict(), default=str)),
+                dataset=json.loads(json.dumps(dataset_cfg.to_dict(), default=str)),
                 feature_layers=args.layers, feature_pool=args.pool, feature_dtype=args.feature_dtype,
                 dense_dtype=args.dense_dtype)
     check_cache_info(out, info)
-    dataset = DATASETS.build(dataloader['dataset'])
+    dataset = DATASETS.build(dataset_cfg)
     teacher = TEACHERS.build(teacher_cfg).to(args.device)
     count = len(dataset) if args.max_samples is None else min(args.max_samples, len(dataset))
     written = skipped = 0

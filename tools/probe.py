@@ -19,6 +19,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
+from geokit.engine.launch import split_dataset_config
 from geokit.engine.runner import load_checkpoint_file
 from geokit.evaluation.features import extract_probe_data, resolve_layers, unique_videos
 from geokit.evaluation.probes import (
@@ -69,13 +70,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'geokit'))
-    dataloader = cfg.get(f'{args.split}_dataloader')
-    if not dataloader or 'dataset' not in dataloader:
-        raise KeyError(f'the config has no {args.split}_dataloader.dataset; choose --split among the dataloaders it '
-                       f'defines.')
+    dataset_cfg = split_dataset_config(cfg, args.split)
     out = args.out or osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0], 'probes')
     os.makedirs(out, exist_ok=True)
-    dataset = DATASETS.build(dict(dataloader['dataset'], load_geometry=True))
+    dataset = DATASETS.build(dict(dataset_cfg, load_geometry=True))
     indices = unique_videos(dataset, args.max_videos)
     if len(indices) < 2:
         raise ValueError(f'{args.split} split has {len(indices)} video(s); the probes hold out whole videos and need '

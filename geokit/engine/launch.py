@@ -59,6 +59,19 @@ def prepare_config(cfg: Config, config_path: str, work_dir: str | None = None, c
     return cfg
 
 
+def split_dataset_config(cfg: Config, split: str) -> dict:
+    """``<split>_dataloader.dataset`` of a config (tools that read one split: probes, teacher caches).
+
+    Raises:
+        KeyError: the config defines no such dataloader, naming the fix.
+    """
+    dataloader = cfg.get(f'{split}_dataloader')
+    if not dataloader or 'dataset' not in dataloader:
+        raise KeyError(f'the config has no {split}_dataloader.dataset; choose --split among the dataloaders it '
+                       f'defines.')
+    return dataloader['dataset']
+
+
 #: DDP wrapper for CPU processes (gloo): no ``device_ids``
 CPU_DDP_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
 
