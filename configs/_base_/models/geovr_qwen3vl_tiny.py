@@ -27,5 +27,5 @@ model = dict(
              loss=dict(type='FeatureAlignmentLoss', variant='cosine', loss_weight=1.0)),
     ],
     lm_loss_weight=1.0,
-    max_new_tokens=8,
+    max_new_tokens=16,  # VSI-Bench evaluation: greedy, at most 16 new tokens
 )

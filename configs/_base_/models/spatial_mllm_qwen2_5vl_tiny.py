@@ -19,5 +19,5 @@ model = dict(
         connector=dict(type='MLPAddConnector', llm_dim=llm_dim, spatial_merge_size=2, temporal_patch_size=2),
         match_vit_grid=False),
     lm_loss_weight=1.0,
-    max_new_tokens=8,
+    max_new_tokens=16,  # VSI-Bench evaluation: greedy, at most 16 new tokens
 )
