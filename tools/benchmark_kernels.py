@@ -25,11 +25,9 @@ the process' resident set size during one run (after ``malloc_trim``), sampled e
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import statistics
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -37,6 +35,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from geokit import ops
+from geokit.benchmarking.measure import RssSampler, device_description, malloc_trim
 
 #: Peak DRAM bandwidth in GB/s by substring of ``torch.cuda.get_device_name()``, most specific first.
 PEAK_GBPS: list[tuple[str, float]] = [
@@ -101,41 +100,6 @@ def model_bytes(inputs: tuple[torch.Tensor, ...], grad_flags: tuple[bool, ...], 
     return 2 * read + written
 
 
-class _RssSampler:
-    """Peak resident-set growth of this process while the context is active (CPU peak memory)."""
-
-    def __init__(self) -> None:
-        self._page = os.sysconf('SC_PAGE_SIZE')
-        self.peak = 0
-
-    def _rss(self) -> int:
-        with open('/proc/self/statm') as f:
-            return int(f.read().split()[1]) * self._page
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss() - self._base)
-            time.sleep(0.001)
-
-    def __enter__(self) -> _RssSampler:
-        self._base, self._stop = self._rss(), threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def _malloc_trim() -> None:
-    """Return freed heap pages to the OS (glibc) so RSS growth during the next run reflects its own peak."""
-    try:
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-    except OSError:
-        pass
-
-
 def measure(step: Callable[[], None], device: torch.device, reps: int,
             grads: list[torch.Tensor]) -> tuple[float, float]:
     """``(median ms, peak extra memory in MiB)`` of ``step``."""
@@ -156,8 +120,8 @@ def measure(step: Callable[[], None], device: torch.device, reps: int,
         ms = triton.testing.do_bench(run, warmup=25, rep=max(reps, 1) * 20, return_mode='median')
         return float(ms), peak
     run()
-    _malloc_trim()
-    with _RssSampler() as sampler:
+    malloc_trim()
+    with RssSampler() as sampler:
         run()
     times = []
     for _ in range(reps):
@@ -236,8 +200,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
     args = parse_args(argv)
     results = benchmark(args)
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else f'CPU ({os.cpu_count()} cores, ' \
-        f'{torch.get_num_threads()} torch threads)'
+    name = device_description(device)
     print(format_table(results, name, peak_bandwidth(device, args.peak_gbps)))
     if args.json:
         tmp = f'{args.json}.tmp'

@@ -1,0 +1,11 @@
+"""Benchmarks of geokit.
+
+* :mod:`~geokit.benchmarking.measure`: timing and peak-memory helpers shared by the benchmark tools (torch only, so
+  ``tools/benchmark_kernels.py`` runs on a machine with just torch + triton; this package imports nothing else);
+* :mod:`~geokit.benchmarking.suite`: training-step / inference-latency benchmark (``tools/benchmark.py``), with
+  :mod:`~geokit.benchmarking.configs` (its model configs) and :mod:`~geokit.benchmarking.report` (JSON/markdown/plot);
+* :mod:`~geokit.benchmarking.insertion`: geometry-token insertion against a per-token Python-loop reference.
+"""
+from .measure import PeakMemory, RssSampler, device_description, malloc_trim, summarize_ms, time_call
+
+__all__ = ['PeakMemory', 'RssSampler', 'device_description', 'malloc_trim', 'summarize_ms', 'time_call']
