@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -21,7 +20,7 @@ from mmengine.registry import init_default_scope
 from tqdm import tqdm
 
 from geokit.engine.launch import split_dataset_config
-from geokit.models.teachers.cached import CACHE_INFO, shard_name, write_shard
+from geokit.models.teachers.cached import CACHE_INFO, cache_sample, write_cache_info
 from geokit.registry import DATASETS, TEACHERS
 
 DTYPES = {'float16': torch.float16, 'bfloat16': torch.bfloat16, 'float32': torch.float32}
@@ -63,9 +62,7 @@ def check_cache_info(out: Path, info: dict) -> None:
             raise ValueError(f'{out} holds a cache made with different settings ({changed}); use another --out or '
                              f'delete it.')
         return
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps(info, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    write_cache_info(out, info)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -89,22 +86,12 @@ def main(argv: list[str] | None = None) -> dict:
     written = skipped = 0
     total_bytes = 0
     for index in tqdm(range(count), desc=f'caching teacher targets -> {out}', unit='sample'):
-        sample = dataset[index]
-        meta = dict(sample['meta'])
-        # as the model's data preprocessor does: a sample without frame_indices used frames 0..T-1
-        indices = sample.get('frame_indices')
-        frame_indices = [int(i) for i in indices] if indices is not None else list(range(len(sample['frames'])))
-        meta['frame_indices'] = frame_indices
-        path = out / shard_name(meta['id'], frame_indices)
-        if path.is_file():
-            skipped += 1
-            total_bytes += path.stat().st_size
-            continue
-        targets = teacher(sample['frames'][None].to(args.device), [meta], [sample.get('geometry')])
-        total_bytes += write_shard(path, targets, 0, meta['id'], frame_indices, feature_layers=args.layers,
-                                   feature_pool=args.pool, feature_dtype=DTYPES[args.feature_dtype],
-                                   dense_dtype=DTYPES[args.dense_dtype])
-        written += 1
+        _, size, wrote = cache_sample(teacher, dataset[index], out, args.device, feature_layers=args.layers,
+                                      feature_pool=args.pool, feature_dtype=DTYPES[args.feature_dtype],
+                                      dense_dtype=DTYPES[args.dense_dtype])
+        total_bytes += size
+        written += int(wrote)
+        skipped += int(not wrote)
     summary = dict(samples=count, written=written, skipped=skipped, total_bytes=total_bytes,
                    bytes_per_sample=total_bytes / max(count, 1))
     print_log(f'teacher cache {out}: {summary}', logger='current')

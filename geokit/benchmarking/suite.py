@@ -40,7 +40,7 @@ from mmengine.registry import init_default_scope
 from tqdm import tqdm
 
 from geokit.models.mllms.export import export_hf
-from geokit.models.teachers.cached import CACHE_INFO, shard_name, write_shard
+from geokit.models.teachers.cached import cache_sample, write_cache_info
 from geokit.registry import DATASETS, MODELS, TEACHERS
 
 from .configs import CASE_DESCRIPTIONS, PAPER_FRAMES, PAPER_HW, case_model_configs, load_project_configs
@@ -150,30 +150,22 @@ def synthetic_samples(count: int, num_frames: int, height: int, width: int, seed
 def build_teacher_cache(teacher_cfg: dict, samples: Sequence[dict], out_dir: str, device: torch.device) -> dict:
     """Run the teacher once per sample and write a :class:`CachedTeacher` cache, as ``tools/cache_teacher.py`` does.
 
-    The same shard format and key (``shard_name(id, frame_indices)`` via ``write_shard``; all feature layers,
-    float16 features, float32 dense targets). Returns ``{'samples', 'total_bytes', 'ms_per_sample'}``.
+    The same code (:func:`~geokit.models.teachers.cached.cache_sample`; all feature layers, float16 features,
+    float32 dense targets). Returns ``{'samples', 'total_bytes', 'ms_per_sample'}`` (teacher run + shard write).
     """
     os.makedirs(out_dir, exist_ok=True)
     teacher = TEACHERS.build(copy.deepcopy(teacher_cfg)).to(device).eval()
     total, times = 0, []
     for sample in samples:
-        meta = dict(sample['meta'])
-        indices = sample.get('frame_indices')
-        meta['frame_indices'] = [int(i) for i in indices] if indices is not None else \
-            list(range(len(sample['frames'])))
-        frames = torch.as_tensor(sample['frames'])[None].to(device)
         synchronize(device)
         start = time.perf_counter()
-        targets = teacher(frames, [meta], [sample.get('geometry')])
+        _, size, _ = cache_sample(teacher, sample, out_dir, device, overwrite=True)
         synchronize(device)
         times.append((time.perf_counter() - start) * 1e3)
-        total += write_shard(osp.join(out_dir, shard_name(meta['id'], meta['frame_indices'])), targets, 0,
-                             meta['id'], meta['frame_indices'])
-    info = dict(format=1, teacher=json.loads(json.dumps(teacher_cfg, default=str)), feature_layers=None,
-                feature_pool=1, feature_dtype='float16', dense_dtype='float32', source='geokit.benchmarking')
-    with open(osp.join(out_dir, CACHE_INFO + '.tmp'), 'w') as f:
-        json.dump(info, f, indent=2, sort_keys=True)
-    os.replace(osp.join(out_dir, CACHE_INFO + '.tmp'), osp.join(out_dir, CACHE_INFO))
+        total += size
+    write_cache_info(out_dir, dict(format=1, teacher=json.loads(json.dumps(teacher_cfg, default=str)),
+                                   feature_layers=None, feature_pool=1, feature_dtype='float16',
+                                   dense_dtype='float32', source='geokit.benchmarking'))
     return dict(samples=len(samples), total_bytes=total, ms_per_sample=summarize_ms(times)['median'])
 
 

@@ -81,6 +81,36 @@ def write_shard(path: str | Path, targets: TeacherTargets, index: int, sample_id
     return path.stat().st_size
 
 
+def cache_sample(teacher: BaseTeacher, sample: dict, out_dir: str | Path, device: str | torch.device = 'cpu',
+                 overwrite: bool = False, **write_kwargs) -> tuple[Path, int, bool]:
+    """Run ``teacher`` on one dataset sample and write its shard into ``out_dir`` (skipped if it exists).
+
+    The shard key is the sample's ``meta['id']`` and ``frame_indices`` (frames ``0..T-1`` when the sample has
+    none, as the model's data preprocessor assumes), so ``CachedTeacher`` finds it for exactly those frames.
+    ``write_kwargs`` go to :func:`write_shard` (``feature_layers``, ``feature_pool``, dtypes).
+
+    Returns:
+        ``(shard path, its size in bytes, whether it was written now)``.
+    """
+    meta = dict(sample['meta'])
+    indices = sample.get('frame_indices')
+    meta['frame_indices'] = [int(i) for i in indices] if indices is not None else list(range(len(sample['frames'])))
+    path = Path(out_dir) / shard_name(meta['id'], meta['frame_indices'])
+    if path.is_file() and not overwrite:
+        return path, path.stat().st_size, False
+    frames = torch.as_tensor(sample['frames'])[None].to(device)
+    targets = teacher(frames, [meta], [sample.get('geometry')])
+    return path, write_shard(path, targets, 0, meta['id'], meta['frame_indices'], **write_kwargs), True
+
+
+def write_cache_info(out_dir: str | Path, info: dict) -> None:
+    """Write ``cache_info.json`` (the settings a cache was made with) atomically."""
+    path = Path(out_dir) / CACHE_INFO
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    tmp.write_text(json.dumps(info, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
 def read_shard(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Tensors and decoded metadata of a shard."""
     with safe_open(str(path), framework='pt') as handle:
