@@ -32,6 +32,10 @@ except ImportError:  # pragma: no cover - depends on the torch build
     FSDPStrategy = None
 
 
+#: the keys of a torch optimizer state dict (an mmengine optim wrapper adds its own, e.g. ``loss_scaler``)
+OPTIMIZER_KEYS = ('state', 'param_groups')
+
+
 class SafetensorsCheckpointMixin:
     """Replaces a strategy's ``save_checkpoint``/``load_checkpoint`` with geokit's safetensors format.
 
@@ -101,6 +105,30 @@ if FSDPStrategy is not None:
 
         def __init__(self, *, state_dict_cfg: str | dict = 'full', **kwargs) -> None:
             super().__init__(state_dict_cfg=state_dict_cfg, **kwargs)
+            if state_dict_cfg == 'full' and not torch.cuda.is_available():
+                # On CPU (gloo), offload_to_cpu=True returned optimizer states that share one storage (AdamW's
+                # exp_avg and exp_avg_sq came back identical), so a resume was not exact; without it they are copies.
+                from torch.distributed.fsdp import FullOptimStateDictConfig, FullStateDictConfig
+                self.state_dict_config = FullStateDictConfig(rank0_only=True, offload_to_cpu=False)
+                self.optim_state_dict_config = FullOptimStateDictConfig(rank0_only=True, offload_to_cpu=False)
+
+        def optim_state_dict(self) -> dict:
+            """FSDP's gathered optimizer state plus the wrapper's own entries (e.g. ``loss_scaler``), which
+            ``FSDP.optim_state_dict`` does not know about."""
+            from torch.distributed.fsdp import FullyShardedDataParallel
+            extras = {key: value for key, value in self.optim_wrapper.state_dict().items()
+                      if key not in OPTIMIZER_KEYS}
+            return {**FullyShardedDataParallel.optim_state_dict(self.model, self.optim_wrapper.optimizer), **extras}
+
+        def load_optim_state_dict(self, state_dict: dict) -> None:
+            """mmengine 0.10 calls ``FSDP.optim_state_dict_to_load`` with the argument order of torch < 2.1, which
+            fails on current torch; this is the call with today's ``(model, optim, optim_state_dict)``."""
+            from torch.distributed.fsdp import FullyShardedDataParallel
+            extras = {key: value for key, value in state_dict.items() if key not in OPTIMIZER_KEYS}
+            optimizer_state = {key: value for key, value in state_dict.items() if key in OPTIMIZER_KEYS}
+            sharded = FullyShardedDataParallel.optim_state_dict_to_load(self.model, self.optim_wrapper.optimizer,
+                                                                         optimizer_state)
+            self.optim_wrapper.load_state_dict({**sharded, **extras})
 
         def build_optim_wrapper(self, optim_wrapper, model=None):
             wrapper = super().build_optim_wrapper(optim_wrapper, model)

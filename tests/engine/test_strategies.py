@@ -57,20 +57,21 @@ def test_flexible_runner_resume_is_exact(plugin_config, tmp_path):  # noqa: F811
         torch.testing.assert_close(final[key], value, rtol=0, atol=1e-6, msg=key)
 
 
-def _torchrun(tmp_path: Path, work: str, nproc: int, batch_size: int, strategy: str) -> dict[str, torch.Tensor]:
+def _torchrun(tmp_path: Path, work: str, nproc: int, batch_size: int, strategy: str, iters: int = 3,
+              resume: bool = False) -> dict[str, torch.Tensor]:
     options = ['runner_type=FlexibleRunner', f'strategy.type={strategy}', f'train_dataloader.batch_size={batch_size}',
-               'train_cfg.max_iters=3', 'model.dropout=0.0', 'default_hooks.checkpoint.interval=3']
+               f'train_cfg.max_iters={iters}', 'model.dropout=0.0', 'default_hooks.checkpoint.interval=3']
     if strategy == 'GeoKitFSDPStrategy':
         options.append('strategy.state_dict_cfg=full')
     command = [sys.executable, '-m', 'torch.distributed.run', '--nproc-per-node', str(nproc),
                '--master-port', str(29700 + os.getpid() % 200), str(REPO / 'tools' / 'train.py'),
                str(tmp_path / 'user_config.py'), '--work-dir', str(tmp_path / work), '--launcher', 'pytorch',
-               '--cfg-options', *options]
+               *(['--resume'] if resume else []), '--cfg-options', *options]
     env = dict(os.environ, PYTHONPATH=f'{tmp_path}{os.pathsep}{os.environ.get("PYTHONPATH", "")}',
                OMP_NUM_THREADS='1')
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return load_checkpoint_safetensors(str(tmp_path / work / 'iter_3.safetensors'))['state_dict']
+    return load_checkpoint_safetensors(str(tmp_path / work / f'iter_{iters}.safetensors'))['state_dict']
 
 
 @pytest.mark.parametrize('strategy', ['GeoKitDDPStrategy', 'GeoKitFSDPStrategy'])
@@ -82,3 +83,15 @@ def test_two_gloo_processes_match_one_process(tmp_path, strategy):
     assert set(single) == set(double)
     for key, value in single.items():
         torch.testing.assert_close(double[key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_fsdp_resume_on_two_processes_is_exact(tmp_path):
+    """The full (gathered) safetensors checkpoint of GeoKitFSDPStrategy resumes sharded model and optimizer state."""
+    (tmp_path / 'user_plugin.py').write_text(PLUGIN)
+    (tmp_path / 'user_config.py').write_text(CONFIG.format(repo=REPO))
+    straight = _torchrun(tmp_path, 'straight', nproc=2, batch_size=4, strategy='GeoKitFSDPStrategy', iters=6)
+    _torchrun(tmp_path, 'halves', nproc=2, batch_size=4, strategy='GeoKitFSDPStrategy', iters=3)
+    resumed = _torchrun(tmp_path, 'halves', nproc=2, batch_size=4, strategy='GeoKitFSDPStrategy', iters=6,
+                        resume=True)
+    for key, value in straight.items():
+        torch.testing.assert_close(resumed[key], value, rtol=1e-5, atol=1e-6, msg=key)
