@@ -7,11 +7,37 @@ Qwen3-VL that gives ``... <|video_pad|>*n <|geo_camera|> <|vision_end|>`` per fr
 (``mm_token_type_ids == 0``), so stock transformers' ``get_rope_index`` gives them consecutive 1-D positions
 between the vision blocks.
 
-Everything is torch index arithmetic (cumulative sums, ``searchsorted``, ``scatter``): no Python loop over tokens.
+Everything is array index arithmetic (one scan for the video tokens, a step-function shift, scattered writes) in
+numpy on the collator's CPU tensors: no Python loop over tokens.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
+
+
+def _group_ends(input_ids: np.ndarray, video_token_id: int, video_grid_thw: np.ndarray,
+                spatial_merge_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``is_video (B, L)`` and the flat (row-major) positions of the tokens that end a temporal group / a video.
+
+    The k-th video token of the batch is found once (``flatnonzero``); group and video ends are then indices into
+    that list computed from the grids alone, so the work over all tokens is a comparison and one scan.
+    """
+    is_video = input_ids == video_token_id
+    grid = video_grid_thw.astype(np.int64).reshape(-1, 3)
+    tokens_per_frame = grid[:, 1] * grid[:, 2] // spatial_merge_size ** 2
+    tokens_per_video = grid[:, 0] * tokens_per_frame
+    positions = np.flatnonzero(is_video)
+    if positions.size != int(tokens_per_video.sum()):
+        raise ValueError(f'The batch has {positions.size} video tokens but video_grid_thw {grid.tolist()} (merge '
+                         f'{spatial_merge_size}) implies {int(tokens_per_video.sum())}. Pass the input_ids and '
+                         f'video_grid_thw produced together by the processor.')
+    video_start = np.cumsum(tokens_per_video) - tokens_per_video
+    frames = grid[:, 0]
+    video_of_frame = np.repeat(np.arange(len(grid)), frames)
+    frame_in_video = np.arange(int(frames.sum())) - np.repeat(np.cumsum(frames) - frames, frames)
+    frame_end = video_start[video_of_frame] + (frame_in_video + 1) * tokens_per_frame[video_of_frame] - 1
+    return is_video, positions[frame_end], positions[video_start + tokens_per_video - 1]
 
 
 def video_token_layout(input_ids: torch.Tensor, video_token_id: int, video_grid_thw: torch.Tensor,
@@ -33,24 +59,14 @@ def video_token_layout(input_ids: torch.Tensor, video_token_id: int, video_grid_
     Raises:
         ValueError: if the number of video tokens does not match ``video_grid_thw``.
     """
-    is_video = input_ids == video_token_id
-    grid = video_grid_thw.to(input_ids.device).long()
-    tokens_per_frame = grid[:, 1] * grid[:, 2] // spatial_merge_size ** 2
-    tokens_per_video = grid[:, 0] * tokens_per_frame
-    total = int(is_video.sum())
-    if total != int(tokens_per_video.sum()):
-        raise ValueError(f'The batch has {total} video tokens but video_grid_thw {grid.tolist()} (merge '
-                         f'{spatial_merge_size}) implies {int(tokens_per_video.sum())}. Pass the input_ids and '
-                         f'video_grid_thw produced together by the processor.')
-    if len(grid) == 0:
-        return is_video, is_video.clone(), is_video.clone()
-    index = torch.cumsum(is_video.flatten(), 0).view_as(input_ids) - 1       # global index of each video token
-    video_end_index = torch.cumsum(tokens_per_video, 0)
-    video_id = torch.searchsorted(video_end_index, index.clamp(min=0), right=True).clamp(max=len(grid) - 1)
-    local = index - (video_end_index - tokens_per_video)[video_id] + 1          # 1-based index inside the video
-    frame_end = is_video & (local % tokens_per_frame[video_id] == 0)
-    video_end = is_video & (local == tokens_per_video[video_id])
-    return is_video, frame_end, video_end
+    is_video, frame_end, video_end = _group_ends(input_ids.cpu().numpy(), video_token_id,
+                                                 video_grid_thw.cpu().numpy(), spatial_merge_size)
+    masks = []
+    for ends in (frame_end, video_end):
+        mask = np.zeros(is_video.size, dtype=bool)
+        mask[ends] = True
+        masks.append(torch.from_numpy(mask.reshape(is_video.shape)).to(input_ids.device))
+    return (torch.from_numpy(is_video).to(input_ids.device), *masks)
 
 
 def insert_geometry_tokens(input_ids: torch.Tensor, video_token_id: int, video_grid_thw: torch.Tensor,
@@ -69,30 +85,38 @@ def insert_geometry_tokens(input_ids: torch.Tensor, video_token_id: int, video_g
         padding_side: ``'right'`` or ``'left'``; rows stay aligned on that side after the insertion.
 
     Returns:
-        ``(new_input_ids (B, L'), {name: (B, L') tensor})`` with ``L' = L + max_b (inserted tokens in row b)``.
+        ``(new_input_ids (B, L'), {name: (B, L') tensor})`` with ``L' = L + max_b (inserted tokens in row b)``, on
+        the device of ``input_ids``.
     """
     if padding_side not in ('left', 'right'):
         raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
     batch, length = input_ids.shape
-    _, frame_end, video_end = video_token_layout(input_ids, video_token_id, video_grid_thw, spatial_merge_size)
-    inserted = frame_end.long() + video_end.long()                                    # tokens inserted after j
-    shift = torch.cumsum(inserted, dim=1) - inserted                                  # exclusive prefix sum
-    row_length = length + inserted.sum(1)
-    new_length = int(row_length.max())
-    offset = (new_length - row_length) if padding_side == 'left' else torch.zeros_like(row_length)
-    new_pos = torch.arange(length, device=input_ids.device) + shift + offset[:, None]   # (B, L)
-
-    cam_rows, cam_cols = frame_end.nonzero(as_tuple=True)
-    cam_pos = new_pos[cam_rows, cam_cols] + 1
-    scale_rows, scale_cols = video_end.nonzero(as_tuple=True)
-    scale_pos = new_pos[scale_rows, scale_cols] + 2
+    # the collator's tensors live on the CPU; numpy's per-call overhead is a fraction of torch's at these sizes
+    _, frame_end, video_end = _group_ends(input_ids.cpu().numpy(), video_token_id, video_grid_thw.cpu().numpy(),
+                                          spatial_merge_size)
+    # tokens are inserted right after these flat positions (a video's last token gets two: camera, then scale)
+    points = np.sort(np.concatenate([frame_end, video_end]))
+    per_row = np.bincount(points // length, minlength=batch)
+    row_length = length + per_row
+    new_length = int(row_length.max()) if batch else length
+    offset = new_length - row_length if padding_side == 'left' else np.zeros_like(row_length)
+    # insertions before each token: a step function of the flat index (constant between insertion points),
+    # counted from the start of its row
+    before = np.repeat(np.arange(points.size + 1), np.diff(np.concatenate([[0], points + 1, [batch * length]])))
+    row_start = (np.cumsum(per_row) - per_row)[:, None]
+    row_term = ((new_length - length) * np.arange(batch) + offset)[:, None]
+    destination = (np.arange(batch * length).reshape(batch, length) + before.reshape(batch, length) - row_start
+                   + row_term).ravel()                                  # flat index in the (B, L') output
+    camera_at = destination[frame_end] + 1
+    scale_at = destination[video_end] + 2
 
     def place(tensor: torch.Tensor, camera_value: int, scale_value: int, pad_value: int) -> torch.Tensor:
-        out = tensor.new_full((batch, new_length), pad_value)
-        out.scatter_(1, new_pos, tensor)
-        out[cam_rows, cam_pos] = camera_value
-        out[scale_rows, scale_pos] = scale_value
-        return out
+        source = tensor.cpu().numpy()
+        out = np.full(batch * new_length, pad_value, dtype=source.dtype)
+        out[destination] = source.ravel()
+        out[camera_at] = camera_value
+        out[scale_at] = scale_value
+        return torch.from_numpy(out.reshape(batch, new_length)).to(tensor.device)
 
     new_ids = place(input_ids, camera_token_id, scale_token_id, pad_token_id)
     carried = {name: place(tensor, fill, fill, pad) for name, (tensor, fill, pad) in (per_token or {}).items()}
