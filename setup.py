@@ -15,13 +15,14 @@ INSTALL_REQUIRES = [
     'tqdm',
     'tokenizers',
     'pillow',
+    'matplotlib',  # plots of tools/probe.py and tools/benchmark.py, visualize.py's fallback renderer
 ]
 
 EXTRAS_REQUIRE = {
-    'vis': ['open3d', 'matplotlib'],
+    'vis': ['open3d'],
     'peft': ['peft'],
     'deepspeed': ['deepspeed'],
-    'dev': ['pytest', 'pytest-xdist', 'hypothesis', 'ruff', 'matplotlib', 'peft', 'triton'],
+    'dev': ['pytest', 'pytest-xdist', 'hypothesis', 'ruff', 'peft', 'triton'],
 }
 
 setup(

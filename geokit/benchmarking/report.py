@@ -54,13 +54,12 @@ def format_markdown(results: dict) -> str:
 
 
 def plot(results: dict, path: str) -> None:
-    """Bar charts of step time, peak memory, inference latency and the goal ratios (matplotlib, Agg)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    """Bar charts of step time, peak memory, inference latency and the goal ratios (matplotlib, headless)."""
+    from matplotlib.figure import Figure  # no pyplot: no global backend state
 
     training, inference = results['training'], results['inference']
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+    fig = Figure(figsize=(12, 8))
+    axes = fig.subplots(2, 2)
     names = list(training)
     axes[0, 0].bar(names, [training[n]['step_ms']['median'] for n in names],
                    yerr=[training[n]['step_ms']['iqr'] / 2 for n in names], color='tab:blue')
@@ -86,7 +85,6 @@ def plot(results: dict, path: str) -> None:
     fig.tight_layout()
     tmp = f'{path}.tmp{os.getpid()}.png'
     fig.savefig(tmp, dpi=100)
-    plt.close(fig)
     os.replace(tmp, path)
 
 
