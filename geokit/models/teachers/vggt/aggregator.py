@@ -46,13 +46,18 @@ class Aggregator(nn.Module):
         patch_embed: ``'dinov2'`` (a DINOv2 ViT, as VGGT-1B) or ``'conv'`` (a single patchify convolution).
         patch_embed_cfg: size of the DINOv2 ViT: ``depth``, ``num_heads`` (ViT-L: 24, 16); its width is
             ``embed_dim``.
-        qk_norm, rope_freq, init_values: block options (True, 100, 0.01).
+        qk_norm, rope_freq, init_values: block options (True, 100, 0.01). ``init_values`` is the layer-scale
+            initialisation; VGGT's 0.01 suits fine-tuning from pretrained DINOv2 (docs/teachers.md compares 1.0 for
+            training from scratch).
+        token_init_std: standard deviation of the initial camera and register tokens (VGGT: 1e-6). The reference
+            frame differs from the others only through these tokens, so a tiny value starts training with the frames
+            nearly interchangeable.
     """
 
     def __init__(self, img_size: int = 518, patch_size: int = 14, embed_dim: int = 1024, depth: int = 24,
                  num_heads: int = 16, mlp_ratio: float = 4.0, num_register_tokens: int = 4,
                  patch_embed: str = 'dinov2', patch_embed_cfg: dict | None = None, qk_norm: bool = True,
-                 rope_freq: float = 100.0, init_values: float = 0.01) -> None:
+                 rope_freq: float = 100.0, init_values: float = 0.01, token_init_std: float = 1e-6) -> None:
         super().__init__()
         if patch_embed == 'dinov2':
             cfg = dict(depth=24, num_heads=16, mlp_ratio=4.0)
@@ -73,8 +78,8 @@ class Aggregator(nn.Module):
         self.global_blocks = make_blocks()
         self.depth = depth
         self.patch_size = patch_size
-        self.camera_token = nn.Parameter(torch.randn(1, 2, 1, embed_dim) * 1e-6)
-        self.register_token = nn.Parameter(torch.randn(1, 2, num_register_tokens, embed_dim) * 1e-6)
+        self.camera_token = nn.Parameter(torch.randn(1, 2, 1, embed_dim) * token_init_std)
+        self.register_token = nn.Parameter(torch.randn(1, 2, num_register_tokens, embed_dim) * token_init_std)
         self.patch_start_idx = 1 + num_register_tokens
         self.register_buffer('_mean', torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1), persistent=False)
         self.register_buffer('_std', torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1), persistent=False)

@@ -27,7 +27,8 @@ class VGGTNet(nn.Module):
 
     Args:
         img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, num_register_tokens, patch_embed,
-            patch_embed_cfg: see :class:`Aggregator`.
+            patch_embed_cfg, init_values, token_init_std: see :class:`Aggregator` (the last two only change the
+            initialisation, not the parameters).
         camera_head: kwargs of :class:`CameraHead` (``trunk_depth``, ``num_heads``, ...).
         dpt_head: kwargs shared by the depth and point :class:`DPTHead` (``features``, ``out_channels``,
             ``intermediate_layer_idx``).
@@ -37,12 +38,14 @@ class VGGTNet(nn.Module):
     def __init__(self, img_size: int = 518, patch_size: int = 14, embed_dim: int = 1024, depth: int = 24,
                  num_heads: int = 16, mlp_ratio: float = 4.0, num_register_tokens: int = 4,
                  patch_embed: str = 'dinov2', patch_embed_cfg: dict | None = None, camera_head: dict | None = None,
-                 dpt_head: dict | None = None, with_points: bool = True) -> None:
+                 dpt_head: dict | None = None, with_points: bool = True, init_values: float = 0.01,
+                 token_init_std: float = 1e-6) -> None:
         super().__init__()
         self.aggregator = Aggregator(img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depth=depth,
                                      num_heads=num_heads, mlp_ratio=mlp_ratio,
                                      num_register_tokens=num_register_tokens, patch_embed=patch_embed,
-                                     patch_embed_cfg=patch_embed_cfg)
+                                     patch_embed_cfg=patch_embed_cfg, init_values=init_values,
+                                     token_init_std=token_init_std)
         self.camera_head = CameraHead(dim_in=2 * embed_dim, **(camera_head or {}))
         dpt = dict(dpt_head or {})
         layer_idx = tuple(dpt.get('intermediate_layer_idx', (4, 11, 17, 23)))
