@@ -1,11 +1,11 @@
 """Learnability probe for a VGGT trained from scratch: can it tell which way a shifted view moved?
 
-    python tools/probe_teacher_direction.py configs/teachers/vggt_tiny_synthvsi.py --shift 10 --steps 600
-    python tools/probe_teacher_direction.py configs/teachers/vggt_tiny_synthvsi.py --shift 10 --steps 600 \
+    python tools/probe_teacher_direction.py configs/teachers/vggt_tiny_synthvsi.py --shift 10 --steps 2000
+    python tools/probe_teacher_direction.py configs/teachers/vggt_tiny_synthvsi.py --shift 10 --steps 1000 \
         --init-values 1.0 --token-init-std 1.0 --readout camera-head
 
 Builds the config's ``model.net`` (a fresh network, random init), draws frames from its training dataset, and
-trains it on pairs ``[frame, frame shifted by +-shift px]`` to predict the direction
+trains it on pairs ``[crop, the crop moved by +-shift px]`` (a pan, no wrap-around) to predict the direction
 (:func:`geokit.models.teachers.direction_probe.direction_probe`). Prints the accuracy per 50 steps and writes
 ``<work_dir>/direction_probe.json``. Chance is 0.5.
 """
@@ -22,7 +22,7 @@ from mmengine.registry import init_default_scope
 
 from geokit.engine.launch import split_dataset_config
 from geokit.evaluation.records import write_json_atomic
-from geokit.models.teachers.direction_probe import READOUTS, direction_probe, windowed_accuracy
+from geokit.models.teachers.direction_probe import READOUTS, collect_frames, direction_probe, windowed_accuracy
 from geokit.models.teachers.preprocess import TeacherView
 from geokit.models.teachers.vggt.model import VGGTNet
 from geokit.registry import DATASETS
@@ -50,19 +50,7 @@ def load_frames(cfg: Config, videos: int) -> torch.Tensor:
     dataset = DATASETS.build(split_dataset_config(cfg, 'train'))
     view = TeacherView(image_size=cfg.model.get('image_size', 518), patch_size=cfg.model.net.get('patch_size', 14),
                        mode=cfg.model.get('mode', 'crop'))
-    seen, frames = set(), []
-    for index in range(len(dataset)):
-        meta = dataset.get_data_info(index)['meta'] if hasattr(dataset, 'get_data_info') else {}
-        key = meta.get('video', index)
-        if key in seen:
-            continue
-        seen.add(key)
-        frames.append(view.images(dataset[index]['frames'][None])[0])
-        if len(seen) >= videos:
-            break
-    if not frames:
-        raise ValueError('the training dataset of the config holds no video.')
-    return torch.cat(frames)
+    return collect_frames(dataset, view, videos)
 
 
 def main(argv: list[str] | None = None) -> dict:

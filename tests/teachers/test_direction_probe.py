@@ -5,15 +5,18 @@ import importlib.util
 import json
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch.utils.data import Dataset
 
-from geokit.models.teachers.direction_probe import direction_probe, shifted_pairs, windowed_accuracy
+from geokit.geometry.pose_encoding import extrinsics_intrinsics_to_pose_encoding
+from geokit.models.teachers import PanPretrainHook, VGGTGeometryModel
+from geokit.models.teachers.direction_probe import QY_INDEX, direction_probe, shifted_pairs, windowed_accuracy
 from geokit.models.teachers.vggt.aggregator import Aggregator
 from geokit.models.teachers.vggt.model import VGGTNet
-from geokit.registry import DATASETS
+from geokit.registry import DATASETS, HOOKS
 
 from .conftest import TINY_VGGT, plane_scene
 
@@ -32,13 +35,16 @@ class _DirectionProbePlanes(Dataset):
         return plane_scene(num_frames=3, height=56, width=56, seed=index)
 
 
-def test_shifted_pairs_roll_by_direction():
-    images = torch.rand(2, 3, 8, 10)
+def test_shifted_pairs_are_seamless_crops_moved_by_direction():
+    images = torch.rand(2, 3, 8, 20)
     pairs = shifted_pairs(images, torch.tensor([1, -1]), shift=3)
-    assert pairs.shape == (2, 2, 3, 8, 10)
-    assert torch.equal(pairs[:, 0], images)
-    assert torch.equal(pairs[0, 1, ..., 3:], images[0, ..., :-3])  # moved right: column x shows x - 3
-    assert torch.equal(pairs[1, 1, ..., :-3], images[1, ..., 3:])  # moved left
+    assert pairs.shape == (2, 2, 3, 8, 14)
+    assert torch.equal(pairs[:, 0], images[..., 3:17])
+    assert torch.equal(pairs[0, 1], images[0, ..., 6:20])  # view moved right
+    assert torch.equal(pairs[1, 1], images[1, ..., 0:14])  # view moved left
+    assert torch.equal(pairs[0, 1, ..., :-3], pairs[0, 0, ..., 3:])  # shared content, shifted: no wrapped column
+    snapped = shifted_pairs(images, torch.tensor([1, 1]), shift=3, multiple=4)
+    assert snapped.shape[-1] == 12 and torch.equal(snapped[0, 0], images[0, ..., 4:16])
     with pytest.raises(ValueError, match='shift must be'):
         shifted_pairs(images, torch.tensor([1, 1]), shift=10)
     with pytest.raises(ValueError, match=r'\(B, 3, H, W\)'):
@@ -95,3 +101,49 @@ def test_probe_tool_writes_accuracies(tmp_path):
     assert saved == json.loads(json.dumps(result))
     assert result['frames'] == 6 and result['net']['token_init_std'] == 1.0
     assert len(result['accuracy_per_50_steps']) == 1 and 0.0 <= result['accuracy_per_50_steps'][0] <= 1.0
+
+
+def _runner(model, iteration: int = 0):
+    dataloader = SimpleNamespace(dataset=_DirectionProbePlanes())
+    return SimpleNamespace(model=model, iter=iteration, train_dataloader=dataloader)
+
+
+def test_pan_pretrain_hook_trains_the_vggt_once_and_skips_on_resume():
+    torch.manual_seed(0)
+    model = VGGTGeometryModel(net=NET, image_size=56, mode='crop')
+    hook = HOOKS.build(dict(type='PanPretrainHook', shift=7, steps=2, batch_size=2, videos=2))
+    before = {k: v.clone() for k, v in model.vggt.state_dict().items()}
+    hook.before_train(_runner(model, iteration=5))  # resumed: nothing to do
+    assert all(torch.equal(v, before[k]) for k, v in model.vggt.state_dict().items())
+    hook.before_train(_runner(model))
+    changed = {k.split('.')[0] for k, v in model.vggt.state_dict().items() if not torch.equal(v, before[k])}
+    assert {'aggregator', 'camera_head'} <= changed
+
+
+def test_pan_pretrain_hook_rejects_models_without_a_vggt():
+    hook = PanPretrainHook(steps=1)
+    with pytest.raises(TypeError, match='VGGTGeometryModel'):
+        hook.before_train(_runner(torch.nn.Linear(2, 2)))
+    with pytest.raises(ValueError, match='steps >= 1'):
+        PanPretrainHook(steps=0)
+
+
+def test_a_camera_turned_right_has_negative_qy():
+    """The camera-head readout's sign convention: a view moved right is a camera turned right, ``qy < 0``."""
+    turn = torch.tensor(0.3)  # the camera's forward axis turns towards its +x (right) by 0.3 rad
+    cam_to_world = torch.tensor([[turn.cos(), 0.0, turn.sin()], [0.0, 1.0, 0.0], [-turn.sin(), 0.0, turn.cos()]])
+    extrinsics = torch.cat([cam_to_world.T, torch.zeros(3, 1)], dim=-1)
+    pose_enc = extrinsics_intrinsics_to_pose_encoding(extrinsics, torch.eye(3) * 50, (100, 100))
+    assert pose_enc[QY_INDEX] < -0.1
+
+
+def test_pan_curriculum_config_builds_its_hooks_and_a_from_scratch_model():
+    from mmengine.config import Config
+
+    from geokit.registry import MODELS
+
+    cfg = Config.fromfile(str(REPO / 'configs' / 'teachers' / 'vggt_tiny_synthvsi_pan.py'))
+    hooks = [HOOKS.build(hook) for hook in cfg.custom_hooks]
+    assert [type(h).__name__ for h in hooks] == ['RNGStateHook', 'PanPretrainHook']
+    model = MODELS.build(cfg.model)
+    assert torch.allclose(model.vggt.aggregator.frame_blocks[0].ls1.gamma, torch.ones(64))

@@ -35,3 +35,23 @@ def test_training_step_and_export(tmp_path):
     metrics = evaluate_teacher(teacher, samples, progress=False)
     assert metrics['videos'] == 2 and metrics['pairs'] == 6 and 0 <= metrics['auc30'] <= 1
     assert metrics['abs_rel'] >= 0
+
+
+def test_contiguous_train_window_draws_consecutive_frames_in_either_direction():
+    import pytest
+
+    net = {k: v for k, v in TINY_VGGT.items() if k not in ('image_size', 'feature_layers')}
+    model = MODELS.build(dict(type='VGGTGeometryModel', net=net, image_size=56, train_frames=(3, 3),
+                              train_window='contiguous'))
+    frames = torch.arange(8, dtype=torch.uint8).view(1, 8, 1, 1, 1).expand(1, 8, 2, 2, 3)
+    geometry = [{'depth': torch.arange(8.0)}]
+    torch.manual_seed(0)
+    steps = set()
+    for _ in range(20):
+        kept, kept_geometry = model._subset(frames, geometry)
+        index = kept[0, :, 0, 0, 0].long()
+        assert torch.equal(kept_geometry[0]['depth'].long(), index)  # frames and geometry stay paired
+        steps.add(tuple((index[1:] - index[:-1]).tolist()))
+    assert steps == {(1, 1), (-1, -1)}
+    with pytest.raises(ValueError, match='train_window must be one of'):
+        MODELS.build(dict(type='VGGTGeometryModel', net=net, image_size=56, train_window='strided'))

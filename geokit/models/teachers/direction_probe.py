@@ -1,10 +1,11 @@
 """Can a VGGT learn which way a view moved? A controlled learnability probe for teachers trained from scratch.
 
-Relative pose needs cross-frame correspondence. This probe isolates its simplest case: frame 1 is frame 0 shifted
-horizontally by ``+shift`` or ``-shift`` pixels (circularly, so no content is lost), and the network must predict the
-direction. The readout is either a linear layer on the last camera token of frame 1 (``'camera-token'``: can the
-aggregator represent the direction?) or the camera head's ``qy`` pose field (``'camera-head'``: does the real pose
-path learn it?). Both are trained with the same L1 objective towards ``+-target``.
+Relative pose needs cross-frame correspondence. This probe isolates its simplest case: frame 1 is frame 0's view
+moved horizontally by ``+shift`` or ``-shift`` pixels (two crops of one image, :func:`shifted_pairs`), and the
+network must predict the direction. The readout is either a linear layer on the last camera token of frame 1
+(``'camera-token'``: can the aggregator represent the direction?) or the camera head's ``qy`` pose field
+(``'camera-head'``: does the real pose path learn it?). Both are trained with the same L1 objective towards
+``+-target``.
 
 See docs/teachers.md ("Why the tiny teacher does not learn pose") for what it showed on SynthVSI.
 """
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .preprocess import TeacherView
 from .vggt.model import VGGTNet
 
 #: readouts of :func:`direction_probe`
@@ -22,20 +24,31 @@ READOUTS = ('camera-token', 'camera-head')
 QY_INDEX = 4
 
 
-def shifted_pairs(images: torch.Tensor, direction: torch.Tensor, shift: int) -> torch.Tensor:
-    """``(B, 2, 3, H, W)`` pairs ``[image, image rolled right by direction * shift px]``.
+def shifted_pairs(images: torch.Tensor, direction: torch.Tensor, shift: int, multiple: int = 1) -> torch.Tensor:
+    """``(B, 2, 3, H, W')`` pairs of crops ``[centre crop, the crop moved by direction * shift px]``.
+
+    A camera panning over a wider view: frame 1 shows the content of frame 0 moved left (``direction = +1``, the
+    window moved right) or right (``-1``), with new content entering at one edge and no wrap-around. (An earlier
+    version rolled the image circularly; the wrap seam then gave the direction away in frame 1 alone, so the probe
+    could be solved without any cross-frame correspondence.)
 
     Args:
         images: ``(B, 3, H, W)`` in ``[0, 1]``.
         direction: ``(B,)`` of ``+1`` / ``-1``.
-        shift: pixels, ``0 < shift < W``.
+        shift: pixels, ``0 < shift``; the crops are ``W' = W - 2 * shift`` wide, rounded down to ``multiple``.
+        multiple: crop width granularity (the patch size, so that the crops tile into patches).
     """
     if images.dim() != 4:
         raise ValueError(f'shifted_pairs expects (B, 3, H, W) images, got {tuple(images.shape)}.')
-    if not 0 < shift < images.shape[-1]:
-        raise ValueError(f'shift must be in (0, {images.shape[-1]}) pixels, got {shift}.')
-    rolled = torch.stack([torch.roll(image, int(d) * shift, dims=-1) for image, d in zip(images, direction)])
-    return torch.stack([images, rolled], dim=1)
+    width = images.shape[-1]
+    crop = (width - 2 * shift) // multiple * multiple
+    if shift < 1 or crop < multiple:
+        raise ValueError(f'shift must be in [1, {(width - multiple) // 2}] pixels for {width} px wide images and '
+                         f'crops of a multiple of {multiple} px, got {shift}.')
+    left = (width - crop) // 2
+    moved = torch.stack([image[..., left + int(d) * shift:left + int(d) * shift + crop]
+                         for image, d in zip(images, direction)])
+    return torch.stack([images[..., left:left + crop], moved], dim=1)
 
 
 def direction_probe(net: VGGTNet, images: torch.Tensor, shift: int, steps: int, batch_size: int = 16,
@@ -49,7 +62,9 @@ def direction_probe(net: VGGTNet, images: torch.Tensor, shift: int, steps: int, 
         shift: horizontal shift in pixels (the patch size is 14 at VGGT's scale).
         steps, batch_size, lr: AdamW training of the network and the readout.
         readout: one of :data:`READOUTS`.
-        target: the L1 target magnitude (``qy`` of a ~23 deg yaw for 0.2).
+        target: the L1 target magnitude (``qy`` of a ~23 deg yaw for 0.2). The camera-head readout uses the sign
+            of the equivalent camera turn: a view moved right is a camera turned right, ``qy < 0`` in VGGT's
+            camera-from-world pose encoding, so that what it learns carries over to real poses.
         seed: draws of images and directions.
     Returns:
         ``steps`` accuracies in ``[0, 1]`` (fraction of the batch whose predicted sign matches the direction).
@@ -59,18 +74,21 @@ def direction_probe(net: VGGTNet, images: torch.Tensor, shift: int, steps: int, 
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f'direction_probe expects (N, 3, H, W) images, got {tuple(images.shape)}.')
     generator = torch.Generator().manual_seed(seed)
+    device = next(net.parameters()).device
+    images = images.to(device)
     width = 2 * net.embed_dim
-    head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 1)) if readout == 'camera-token' else None
+    head = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, 1)).to(device) if readout == 'camera-token' else None
+    sign = 1.0 if readout == 'camera-token' else -1.0
     params = list(net.parameters()) + (list(head.parameters()) if head is not None else [])
     optimizer = torch.optim.AdamW(params, lr=lr)
     last = net.depth - 1
     accuracies = []
     net.train()
     for _ in tqdm(range(steps), desc=f'direction probe ({readout}, {shift} px)', disable=not progress):
-        index = torch.randint(0, images.shape[0], (batch_size,), generator=generator)
-        direction = torch.randint(0, 2, (batch_size,), generator=generator) * 2 - 1
-        pairs = shifted_pairs(images[index], direction, shift)
-        goal = target * direction.to(pairs.dtype)
+        index = torch.randint(0, images.shape[0], (batch_size,), generator=generator).to(device)
+        direction = (torch.randint(0, 2, (batch_size,), generator=generator) * 2 - 1).to(device)
+        pairs = shifted_pairs(images[index], direction, shift, multiple=net.patch_size)
+        goal = sign * target * direction.to(pairs.dtype)
         if head is not None:
             token = net.aggregator(pairs, keep_layers=[last])[last][:, 1, 0]
             prediction = head(token)[:, 0]
@@ -82,8 +100,29 @@ def direction_probe(net: VGGTNet, images: torch.Tensor, shift: int, steps: int, 
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        accuracies.append(float((torch.sign(prediction.detach()) == direction).float().mean()))
+        accuracies.append(float((torch.sign(prediction.detach()) == sign * direction).float().mean()))
     return accuracies
+
+
+def collect_frames(dataset, view: TeacherView, videos: int) -> torch.Tensor:
+    """``(N, 3, H, W)`` teacher-view frames in ``[0, 1]`` of the first ``videos`` distinct videos of ``dataset``.
+
+    Items are geokit samples (``frames`` uint8 ``(T, H, W, 3)``); QA datasets repeat a video for each question, so
+    videos are told apart by ``meta['video']`` where the dataset exposes it.
+    """
+    seen, frames = set(), []
+    for index in range(len(dataset)):
+        meta = dataset.get_data_info(index).get('meta', {}) if hasattr(dataset, 'get_data_info') else {}
+        key = meta.get('video', index)
+        if key in seen:
+            continue
+        seen.add(key)
+        frames.append(view.images(dataset[index]['frames'][None])[0])
+        if len(seen) >= videos:
+            break
+    if not frames:
+        raise ValueError('collect_frames: the dataset holds no video.')
+    return torch.cat(frames)
 
 
 def windowed_accuracy(accuracies: list[float], window: int = 50) -> list[float]:

@@ -18,6 +18,9 @@ from .base import stack_frames
 from .oracle import OracleTeacher
 from .vggt.model import VGGTNet
 
+#: frame-subset strategies of :class:`VGGTGeometryModel` (``train_window``)
+TRAIN_WINDOWS = ('random', 'contiguous')
+
 
 @MODELS.register_module()
 class VGGTGeometryModel(BaseModel):
@@ -31,13 +34,17 @@ class VGGTGeometryModel(BaseModel):
         image_size, mode: the teacher view; must match the ``VGGTTeacher`` that will load the weights.
         camera_loss, depth_loss: ``LOSSES`` configs (``CameraPoseLoss``, ``ConfidenceDepthLoss``).
         camera_gamma: weight decay of earlier camera refinement steps (VGGT: 0.6).
-        train_frames: ``(min, max)`` frames per video drawn at random (ordered, random subset) at every training
-            step, as VGGT trains on random frame subsets; ``None`` uses all frames.
+        train_frames: ``(min, max)`` frames per video drawn at random at every training step, as VGGT trains on
+            random frame subsets; ``None`` uses all frames.
+        train_window: how those frames are drawn: ``'random'`` (an ordered random subset) or ``'contiguous'`` (a run
+            of consecutive frames at a random start, forwards or backwards at random: small motions between the
+            frames, and a video's turning direction cannot be told from its appearance).
     """
 
     def __init__(self, net: dict, image_size: int = 518, mode: str = 'crop',
                  camera_loss: dict | None = None, depth_loss: dict | None = None, camera_gamma: float = 0.6,
-                 train_frames: Sequence[int] | None = None, data_preprocessor: dict | None = None) -> None:
+                 train_frames: Sequence[int] | None = None, train_window: str = 'random',
+                 data_preprocessor: dict | None = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor)
         self.vggt = VGGTNet(**net)
         self.oracle = OracleTeacher(image_size=image_size, patch_size=self.vggt.patch_size, mode=mode)
@@ -45,6 +52,9 @@ class VGGTGeometryModel(BaseModel):
         self.depth_loss = LOSSES.build(depth_loss or dict(type='ConfidenceDepthLoss'))
         self.camera_gamma = camera_gamma
         self.train_frames = tuple(train_frames) if train_frames is not None else None
+        if train_window not in TRAIN_WINDOWS:
+            raise ValueError(f'train_window must be one of {TRAIN_WINDOWS}, got {train_window!r}.')
+        self.train_window = train_window
 
     @staticmethod
     def _per_sample(value: list | dict | None, batch: int) -> list | None:
@@ -57,7 +67,13 @@ class VGGTGeometryModel(BaseModel):
         low, high = self.train_frames
         total = frames.shape[1]
         count = int(torch.randint(min(low, total), min(high, total) + 1, ()).item())
-        keep = torch.randperm(total)[:count].sort().values
+        if self.train_window == 'contiguous':
+            start = int(torch.randint(0, total - count + 1, ()).item())
+            keep = torch.arange(start, start + count)
+            if torch.rand(()) < 0.5:
+                keep = keep.flip(0)
+        else:
+            keep = torch.randperm(total)[:count].sort().values
         return frames[:, keep], [{k: torch.as_tensor(v)[keep] for k, v in g.items()} for g in geometry]
 
     def forward(self, frames: torch.Tensor | list[torch.Tensor], meta: list[dict] | None = None,
