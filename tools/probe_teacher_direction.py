@@ -1,7 +1,7 @@
 """Learnability probe for a VGGT trained from scratch: can it tell which way a shifted view moved?
 
     python tools/probe_teacher_direction.py configs/teachers/vggt_tiny_synthvsi.py --shift 10 --steps 2000
-    python tools/probe_teacher_direction.py configs/teachers/vggt_tiny_synthvsi.py --shift 10 --steps 1000 \
+    python tools/probe_teacher_direction.py configs/teachers/vggt_tiny_synthvsi.py --shift 28 --steps 1500 \
         --init-values 1.0 --token-init-std 1.0 --readout camera-head
 
 Builds the config's ``model.net`` (a fresh network, random init), draws frames from its training dataset, and

@@ -20,7 +20,8 @@ model = dict(
 data_root = 'data/synthvsi_teacher'
 synthvsi = dict(num_scenes=320, frames=16, resolution=(112, 112), seed=1)
 frame_sampler = dict(type='UniformSampler', num_frames=16)
-# batch size 1: mmengine's pseudo_collate cannot merge samples whose meta differ in type (options None vs. list)
+# batch size 1 (as the shipped teacher was trained): pseudo_collate cannot merge QA samples whose options differ in
+# type; for batches > 1 set collate_fn=dict(type='geokit.geometry_collate'), which keeps frames, geometry and meta
 train_dataloader = dict(
     batch_size=1, num_workers=0, collate_fn=dict(type='pseudo_collate'),
     sampler=dict(type='InfiniteSampler', shuffle=True),

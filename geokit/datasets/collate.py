@@ -15,3 +15,21 @@ def list_collate(batch: Sequence[dict]) -> list[dict]:
     (tokenisation, padding, geometry tokens). Use ``collate_fn=dict(type='list_collate')`` in dataloader configs.
     """
     return list(batch)
+
+
+@FUNCTIONS.register_module()
+def geometry_collate(batch: Sequence[dict]) -> dict[str, list]:
+    """Batch samples for geometry-only training (e.g. a VGGT teacher on ground truth): frames, geometry and meta.
+
+    Returns ``{'frames': [(T, H, W, 3) uint8, ...], 'geometry': [dict | None, ...], 'meta': [dict, ...]}``, one entry
+    per sample, so ``model(**batch)`` receives lists. The QA fields (conversations, options) are dropped: they are
+    ragged across samples, which is why mmengine's ``pseudo_collate`` cannot batch these samples.
+    """
+    if not batch:
+        raise ValueError('geometry_collate got an empty batch.')
+    missing = [index for index, sample in enumerate(batch) if 'frames' not in sample]
+    if missing:
+        raise KeyError(f'geometry_collate needs `frames` in every sample; samples {missing} have none.')
+    return dict(frames=[sample['frames'] for sample in batch],
+                geometry=[sample.get('geometry') for sample in batch],
+                meta=[sample.get('meta', {}) for sample in batch])
