@@ -9,7 +9,8 @@
 Training is ``tools/train.py``'s (the config's ``model`` is a ``VGGTGeometryModel``); the exported file holds the
 bare VGGT state dict (official key names) that ``VGGTTeacher(load_from=...)`` loads. The evaluation runs the
 config's ``teacher`` (trained weights vs. the same network at random init) over
-``teacher_eval_dataloader.dataset`` and writes ``<work_dir>/teacher_eval.json``.
+``teacher_eval_dataloader.dataset``, puts the pose AUC@30 of reference predictors built from the ground truth beside
+them (``references``: what the metric asks of a teacher on that data) and writes ``<work_dir>/teacher_eval.json``.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
 from geokit.engine.launch import build_runner, prepare_config
-from geokit.models.teachers.evaluation import evaluate_teacher
+from geokit.models.teachers.evaluation import evaluate_pose_references, evaluate_teacher
 from geokit.models.teachers.vggt import load_vggt_weights, save_vggt_weights
 from geokit.registry import DATASETS, MODELS, TEACHERS
 
@@ -46,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def evaluate(cfg: Config, weights: str | None, max_videos: int | None = None) -> dict:
-    """Trained (``weights``) vs. untrained teacher on the config's validation dataset."""
+    """Trained (``weights``) vs. untrained teacher on the config's validation dataset, and the reference poses."""
     init_default_scope(cfg.get('default_scope', 'geokit'))
     dataset = DATASETS.build(cfg.teacher_eval_dataloader.dataset)
     results = {}
@@ -57,6 +58,9 @@ def evaluate(cfg: Config, weights: str | None, max_videos: int | None = None) ->
         teacher = TEACHERS.build(dict(cfg.teacher.to_dict(), load_from=load_from))
         results[name] = evaluate_teacher(teacher, dataset, max_videos=max_videos)
         print_log(f'{name} teacher: {results[name]}', logger='current')
+    results['references'] = evaluate_pose_references(dataset, max_videos=max_videos, progress=False)
+    for name, auc in results['references']['auc30'].items():
+        print_log(f'reference AUC@30 {auc:.4f}: {name}', logger='current')
     return results
 
 

@@ -1,32 +1,52 @@
-"""Geometry quality of a teacher against ground truth: depth AbsRel / delta1 (median-scaled) and pose AUC@30."""
+"""Geometry quality of a teacher against ground truth: depth AbsRel / delta1 (median-scaled) and pose AUC@30, and
+the AUC@30 of reference predictors built from the same ground truth (what the metric asks of a teacher)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 from tqdm import tqdm
 
+from geokit.evaluation.geometry_metric import median_scale
+from geokit.evaluation.pose_references import REFERENCE_PREDICTORS
 from geokit.geometry import (
     depth_abs_rel,
     depth_delta1,
     pose_auc,
     pose_encoding_to_extrinsics_intrinsics,
     relative_pose_errors,
+    rotation_angle_deg,
 )
 
 from .base import BaseTeacher
 from .oracle import OracleTeacher
 
 
-def median_scale(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Per-video ``median(gt) / median(pred)`` over valid pixels; ``pred``, ``gt``, ``valid``: ``(B, ...)``."""
-    scales = [g[v].median() / p[v].median().clamp(min=1e-12) if v.any() else g.new_ones(())
-              for p, g, v in zip(pred, gt, valid)]
-    return torch.stack(scales)
-
-
 def _video_key(meta: dict) -> str:
     return meta.get('video') or meta.get('scene_name') or meta.get('id')
+
+
+def iter_videos(dataset, max_videos: int | None = None, progress: bool = True,
+                desc: str = 'videos') -> Iterator[dict]:
+    """Each distinct video of ``dataset`` that has ground-truth ``geometry``, once (several questions share a video).
+
+    Yields the dataset samples (``frames``, ``meta``, ``geometry``). Raises ``ValueError`` when there is none.
+    """
+    seen = set()
+    for index in tqdm(range(len(dataset)), desc=desc, disable=not progress):
+        if hasattr(dataset, 'get_data_info') and _video_key(dataset.get_data_info(index)['meta']) in seen:
+            continue  # decode each video once
+        sample = dataset[index]
+        key = _video_key(dict(sample['meta']))
+        if key in seen or sample.get('geometry') is None:
+            continue
+        seen.add(key)
+        yield sample
+        if max_videos is not None and len(seen) >= max_videos:
+            return
+    if not seen:
+        raise ValueError('found no sample with ground-truth geometry; use a SynthVSI split with load_geometry=True.')
 
 
 @torch.no_grad()
@@ -44,17 +64,9 @@ def evaluate_teacher(teacher: BaseTeacher, dataset, max_videos: int | None = Non
     if view is None:
         raise TypeError(f'evaluate_teacher needs a teacher with a `view`, got {type(teacher).__name__}.')
     oracle = OracleTeacher(image_size=view.image_size, patch_size=view.patch_size, mode=view.mode)
-    seen, abs_rel, delta1, rot_errors, trans_errors = set(), [], [], [], []
-    indices = range(len(dataset))
-    for index in tqdm(indices, desc='evaluating teacher', disable=not progress):
-        if hasattr(dataset, 'get_data_info') and _video_key(dataset.get_data_info(index)['meta']) in seen:
-            continue  # several questions share a video: decode each video once
-        sample = dataset[index]
+    abs_rel, delta1, rot_errors, trans_errors = [], [], [], []
+    for sample in iter_videos(dataset, max_videos, progress, desc='evaluating teacher'):
         meta = dict(sample['meta'])
-        key = _video_key(meta)
-        if key in seen or sample.get('geometry') is None:
-            continue
-        seen.add(key)
         frames, geometry = sample['frames'][None], [sample['geometry']]
         gt = oracle(frames, [meta], geometry)
         pred = teacher(frames, [meta], geometry).to('cpu')
@@ -67,12 +79,40 @@ def evaluate_teacher(teacher: BaseTeacher, dataset, max_videos: int | None = Non
         rot, trans = relative_pose_errors(pred_extrinsics, gt_extrinsics)
         rot_errors.append(rot.flatten())
         trans_errors.append(trans.flatten())
-        if max_videos is not None and len(seen) >= max_videos:
-            break
-    if not seen:
-        raise ValueError('evaluate_teacher found no sample with ground-truth geometry; use a SynthVSI split with '
-                         'load_geometry=True.')
     rot, trans = torch.cat(rot_errors), torch.cat(trans_errors)
     return dict(abs_rel=float(torch.cat(abs_rel).nanmean()), delta1=float(torch.cat(delta1).nanmean()),
-                auc30=pose_auc(rot, trans, max_threshold=30) if rot.numel() else math.nan, videos=len(seen),
+                auc30=pose_auc(rot, trans, max_threshold=30) if rot.numel() else math.nan, videos=len(abs_rel),
                 pairs=int(rot.numel()))
+
+
+@torch.no_grad()
+def evaluate_pose_references(dataset, max_videos: int | None = None, seed: int = 0,
+                             progress: bool = True) -> dict:
+    """AUC@30 of every :data:`~geokit.evaluation.pose_references.REFERENCE_PREDICTORS` entry over all frame pairs of
+    the distinct videos of ``dataset``, and how far apart those pairs are.
+
+    Returns:
+        ``{'auc30': {reference name: AUC}, 'pairs', 'videos', 'median_pair_rotation_deg',
+        'share_pairs_within_fov'}``; the last is the share of pairs whose ground-truth relative rotation is smaller
+        than the horizontal field of view (pairs that can see common content at all).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    extrinsics, within_fov, pair_rotation = [], [], []
+    for sample in iter_videos(dataset, max_videos, progress, desc='reference poses'):
+        geometry = sample['geometry']
+        extr = torch.as_tensor(geometry['extrinsics'], dtype=torch.float64)[None]
+        intrinsics = torch.as_tensor(geometry['intrinsics'], dtype=torch.float64)
+        fov = torch.rad2deg(2 * torch.atan(intrinsics[0, 0, 2] / intrinsics[0, 0, 0]))
+        pairs = torch.combinations(torch.arange(extr.shape[1]), r=2)
+        angle = rotation_angle_deg(extr[0, pairs[:, 0], :, :3], extr[0, pairs[:, 1], :, :3])
+        pair_rotation.append(angle)
+        within_fov.append(angle < fov)
+        extrinsics.append(extr)
+    aucs = {}
+    for name, predictor in REFERENCE_PREDICTORS.items():
+        errors = [relative_pose_errors(predictor(extr, generator), extr) for extr in extrinsics]
+        aucs[name] = pose_auc(torch.cat([r.flatten() for r, _ in errors]), torch.cat([t.flatten() for _, t in errors]))
+    rotation = torch.cat(pair_rotation)
+    return dict(auc30=aucs, videos=len(extrinsics), pairs=int(rotation.numel()),
+                median_pair_rotation_deg=float(rotation.median()),
+                share_pairs_within_fov=float(torch.cat(within_fov).double().mean()))
