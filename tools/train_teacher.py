@@ -1,6 +1,6 @@
 """Train a VGGT teacher on ground-truth geometry, export its weights and compare it with the untrained network.
 
-    python tools/train_teacher.py configs/teachers/vggt_tiny_synthvsi.py \
+    python tools/train_teacher.py configs/teachers/vggt_tiny_synthvsi_pan.py \
         --export geokit/assets/teachers/vggt_tiny_synthvsi.safetensors
     python tools/train_teacher.py CONFIG --eval-only --weights PATH   # evaluate exported weights only
     python tools/train_teacher.py CONFIG --export-from work_dirs/<name>/iter_N.safetensors --export PATH

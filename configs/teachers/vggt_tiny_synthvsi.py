@@ -1,6 +1,6 @@
-# Train the tiny VGGT teacher on SynthVSI ground truth (camera + confidence depth losses, VGGT's normalisation).
-#   python tools/train_teacher.py configs/teachers/vggt_tiny_synthvsi.py \
-#       --export geokit/assets/teachers/vggt_tiny_synthvsi.safetensors
+# Train a tiny VGGT teacher on SynthVSI ground truth (camera + confidence depth losses, VGGT's normalisation), from
+# VGGT's initialisation. The shipped teacher adds a pan curriculum and from-scratch init: vggt_tiny_synthvsi_pan.py.
+#   python tools/train_teacher.py configs/teachers/vggt_tiny_synthvsi.py --export /tmp/vggt_tiny_plain.safetensors
 _base_ = ['../_base_/default_runtime.py', '../_base_/schedules/adamw_iters.py', './vggt_tiny.py']
 custom_imports = dict(imports=['geokit.models.teachers', 'geokit.datasets'], allow_failed_imports=False)
 
