@@ -11,9 +11,10 @@ from geokit.visualization.pointcloud import (
     depth_colormap,
     depth_to_colored_points,
     first_frame_extrinsics,
+    resize_frames,
 )
 from geokit.visualization.render import draw_matplotlib, render_open3d, render_panels
 
 __all__ = ['SceneGeometry', 'build_scene_geometry', 'camera_frustums', 'depth_colormap', 'depth_to_colored_points',
            'draw_matplotlib', 'first_frame_extrinsics', 'load_geometry', 'read_ply', 'render_open3d',
-           'render_panels', 'write_ply']
+           'render_panels', 'resize_frames', 'write_ply']
