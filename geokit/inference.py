@@ -158,8 +158,7 @@ def render_predicted_geometry(sample: dict, geometry: dict[str, torch.Tensor], p
     Returns the backend that rendered.
     """
     from geokit.geometry.pose_encoding import pose_encoding_to_extrinsics_intrinsics
-    from geokit.visualization import build_scene_geometry, render_panels
-    from geokit.visualization import resize_frames
+    from geokit.visualization import build_scene_geometry, render_panels, resize_frames
 
     if 'depth' not in geometry or 'pose_enc' not in geometry:
         raise KeyError(f'Rendering needs predicted depth and pose_enc (a depth and a camera head); got '
