@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 from geokit.registry import DATASETS, FRAME_SAMPLERS
 
 from .prompts import build_vsibench_prompt
+from .published import normalize_training_row, read_annotation_rows
 from .synthvsi.generate import ensure_synthvsi
 from .video_io import VideoReadError, probe_video, read_video_frames
 
@@ -62,6 +63,7 @@ class _VideoQADataset(BaseDataset):
         self.skip_bad_videos = skip_bad_videos
         self.question_types = set(question_types) if question_types else None
         super().__init__(ann_file=ann_file, data_root=data_root, **kwargs)
+        self._metainfo.setdefault('data_root', self.data_root)  # metrics resolve their side files against it
 
     # ------------------------------------------------------------------ loading
     def _resolve(self, relative: str) -> str:
@@ -73,6 +75,8 @@ class _VideoQADataset(BaseDataset):
         if not path.is_file():
             raise FileNotFoundError(f'Annotation file not found: {path}. Fix: set `ann_file` / `data_root` in the '
                                     f'dataset config (or `generate_if_missing=dict(...)` for SynthVSI).')
+        if path.suffix.lower() in ('.parquet', '.json'):
+            return read_annotation_rows(path)
         rows = []
         with path.open(encoding='utf-8') as handle:
             for line_number, line in enumerate(handle, 1):
@@ -87,9 +91,12 @@ class _VideoQADataset(BaseDataset):
         raise NotImplementedError
 
     def load_data_list(self) -> list[dict]:
-        infos = []
+        infos, left_out = [], 0
         for row in self._read_jsonl():
             info = self._to_info(row)
+            if info is None:
+                left_out += 1
+                continue
             if self.question_types is not None and info['meta']['question_type'] not in self.question_types:
                 continue
             if self.skip_bad_videos and not Path(info['video_path']).is_file():
@@ -97,6 +104,9 @@ class _VideoQADataset(BaseDataset):
                           f'(skip_bad_videos=True).', logger='current', level=30)
                 continue
             infos.append(info)
+        if left_out:
+            print_log(f'{self.ann_file}: left out {left_out} image-only rows (geokit reads videos).',
+                      logger='current', level=30)
         return infos
 
     def _video_info(self, row: dict) -> tuple[str, str | None]:
@@ -162,10 +172,15 @@ class VSI590KDataset(_VideoQADataset):
     """VSI-590K style training JSONL: ``{video, conversations: [{from: human, value}, {from: gpt, value}], ...}``.
 
     Optional fields (``id``, ``dataset``, ``scene_name``, ``question_type``, ``options``) are passed into ``meta``;
-    ``ground_truth`` is the last gpt turn.
+    ``ground_truth`` is the last gpt turn. The published VSI-590K and Spatial-MLLM files are read as distributed
+    (:func:`~geokit.datasets.published.normalize_training_row`); their image-only rows are left out.
     """
 
-    def _to_info(self, row: dict) -> dict:
+    def _to_info(self, row: dict) -> dict | None:
+        if 'conversations' in row or 'conversation' in row:
+            row = normalize_training_row(row)
+            if row is None:   # an image-only row
+                return None
         if 'conversations' not in row or not row.get('video'):
             raise ValueError(f'VSI-590K rows need `video` and `conversations`; got keys {sorted(row)} in '
                              f'{self.ann_file}. For VSI-Bench style rows use VSIBenchDataset.')
