@@ -207,3 +207,87 @@ def find_annotation_file(root: str | os.PathLike, layout: PublishedLayout) -> Pa
             return Path(root) / name
     looked = ', '.join(layout.annotation_files) or '(this layout has no default file name)'
     raise FileNotFoundError(f'No {layout.name} annotation file under {root}: looked for {looked}. Pass --ann-file.')
+
+
+@dataclass
+class PreparedData:
+    """What :func:`prepare_published` found and wrote.
+
+    Attributes:
+        rows: the geokit rows written (those whose video exists and decodes, unless ``allow_missing``).
+        missing: referenced video paths (relative to the root) that do not exist, sorted.
+        unreadable: ``{video: error}`` of videos that exist but cannot be probed.
+        left_out: image-only rows left out.
+        videos: ``{video: {'fps', 'num_frames', 'duration'}}`` of every readable video.
+        annotation_file / out_file: what was read and written (``out_file`` is None when nothing was written).
+        subset_files: ``{subset name: path}`` of the subset files found (e.g. ``debiased: pruned_ids.txt``).
+    """
+
+    rows: list
+    missing: list
+    unreadable: dict
+    left_out: int
+    videos: dict
+    annotation_file: str
+    out_file: str | None
+    subset_files: dict
+
+
+def prepare_published(root: str | os.PathLike, layout: str, ann_file: str | os.PathLike | None = None,
+                      out_file: str | os.PathLike | None = None, allow_missing: bool = False) -> PreparedData:
+    """Turn a downloaded copy of a published dataset into the rows geokit's configs read; check every video.
+
+    Each referenced video is probed once (:func:`~geokit.datasets.video_io.probe_video`): its frame rate, frame
+    count and duration (seconds) are written into every row that uses it (``fps``, ``num_frames``, ``duration``).
+
+    Args:
+        root: the download's root (videos are relative to it; the configs' ``data_root``).
+        layout: a :data:`LAYOUTS` name.
+        ann_file: the annotation file (relative to ``root`` or absolute); default: the layout's usual file.
+        out_file: where the rows go (JSON lines, written atomically); ``None``: check only, write nothing.
+        allow_missing: write the rows whose video is readable even if others are missing or unreadable (they are
+            still reported); otherwise nothing is written when any video is missing.
+    Raises:
+        KeyError: unknown layout.
+    """
+    from geokit.datasets.video_io import VideoReadError, probe_video
+
+    if layout not in LAYOUTS:
+        raise KeyError(f'Unknown layout {layout!r}; known: {sorted(LAYOUTS)}.')
+    spec, root = LAYOUTS[layout], Path(root)
+    if ann_file is None:
+        annotation = find_annotation_file(root, spec)
+    else:
+        annotation = Path(ann_file) if Path(ann_file).is_absolute() else root / ann_file
+    converted, left_out = [], 0
+    for index, row in enumerate(read_annotation_rows(annotation)):
+        out = spec.normalize(row, index)
+        if out is None:
+            left_out += 1
+        else:
+            converted.append(out)
+    videos, missing, unreadable = {}, [], {}
+    for video in sorted({row['video'] for row in converted}):
+        path = Path(video) if Path(video).is_absolute() else root / video
+        if not path.is_file():
+            missing.append(video)
+            continue
+        try:
+            num_frames, fps = probe_video(path)
+        except VideoReadError as error:
+            unreadable[video] = str(error).split('. Fix:')[0]
+            continue
+        videos[video] = dict(fps=fps, num_frames=num_frames, duration=num_frames / fps if fps else None)
+    rows = [dict(row, **videos[row['video']]) for row in converted if row['video'] in videos]
+    written = None
+    if out_file is not None and (allow_missing or not (missing or unreadable)):
+        written = Path(out_file) if Path(out_file).is_absolute() else root / out_file
+        written.parent.mkdir(parents=True, exist_ok=True)
+        tmp = written.with_name(written.name + '.tmp')
+        with tmp.open('w', encoding='utf-8') as handle:
+            handle.writelines(json.dumps(row, ensure_ascii=False) + '\n' for row in rows)
+        os.replace(tmp, written)
+        written = str(written)
+    subsets = {name: str(root / path) for name, path in spec.subset_files if (root / path).is_file()}
+    return PreparedData(rows=rows, missing=missing, unreadable=unreadable, left_out=left_out, videos=videos,
+                        annotation_file=str(annotation), out_file=written, subset_files=subsets)
