@@ -16,7 +16,6 @@ the file exists.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 from mmengine.dataset import BaseDataset
@@ -75,17 +74,7 @@ class _VideoQADataset(BaseDataset):
         if not path.is_file():
             raise FileNotFoundError(f'Annotation file not found: {path}. Fix: set `ann_file` / `data_root` in the '
                                     f'dataset config (or `generate_if_missing=dict(...)` for SynthVSI).')
-        if path.suffix.lower() in ('.parquet', '.json'):
-            return read_annotation_rows(path)
-        rows = []
-        with path.open(encoding='utf-8') as handle:
-            for line_number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise ValueError(f'{path}:{line_number} is not valid JSON ({error}).') from error
-        return rows
+        return read_annotation_rows(path)   # JSON lines, a JSON list or parquet (the published layouts)
 
     def _to_info(self, row: dict) -> dict:
         raise NotImplementedError

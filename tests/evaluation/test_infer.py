@@ -1,5 +1,4 @@
 """tools/infer.py: answers a question about a SynthVSI test video, the same answer the test loop gives."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -13,16 +12,11 @@ from geokit.engine.checkpoint import save_checkpoint_safetensors
 from geokit.inference import load_model
 from geokit.registry import MODELS
 
+from .test_e2e_synthvsi import load_tool
+
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 CONFIG = osp.join(ROOT, 'projects', 'geovr', 'config.py')
 FOUR_FRAMES = ['--cfg-options', 'test_dataloader.dataset.frame_sampler.num_frames=4']
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'geokit_tools_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -93,3 +87,24 @@ def test_infer_errors_name_the_problem(checkpoint, tmp_path):
     spatial = osp.join(ROOT, 'projects', 'spatial_mllm', 'config.py')
     with pytest.raises(KeyError, match='lacks'):
         load_model(spatial, checkpoint)
+
+
+def test_infer_spatial_mllm_fusion_checkpoint(test_item, synthvsi_root, tmp_path, capsys):
+    """A fusion model (Spatial-MLLM: VGGT tokens added to the ViT's) answers through the same entry point."""
+    config = osp.join(ROOT, 'projects', 'spatial_mllm', 'config.py')
+    cfg = Config.fromfile(config)
+    init_default_scope('geokit')
+    model = MODELS.build(dict(cfg.model, teacher=None, scale_teacher=None))
+    assert model.fusion is not None
+    path = str(tmp_path / 'iter_0.safetensors')
+    save_checkpoint_safetensors({'state_dict': model.state_dict(), 'meta': {}}, path)
+    row, _ = test_item
+    output = load_tool('infer').main([config, path, '--video', osp.join(synthvsi_root, row['video']), '--question',
+                                      row['question'], '--cfg-options',
+                                      'test_dataloader.dataset.frame_sampler.num_frames=4'])
+    assert capsys.readouterr().out.strip().splitlines()[0] == output['prediction']
+    exported = tmp_path / 'exported'           # what tools/export_hf.py writes has a config.json
+    exported.mkdir()
+    (exported / 'config.json').write_text('{}')
+    with pytest.raises(ValueError, match='fusion module'):
+        load_model(config, str(exported))
