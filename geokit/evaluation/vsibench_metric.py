@@ -56,7 +56,7 @@ class VSIBenchMetric(BaseMetric):
         that subset (``summary['subsets'][subset_name]``, a second table in ``summary.md``).
 
     Every record and summary names its ``scoring_mode``; summaries name their ``subset`` (``'full'`` or
-    ``subset_name``).
+    ``subset_name``), and with a subset each record says whether it is in it (``in_<subset_name>``).
 
     Resuming: with ``resume=True`` the records already in ``out_dir`` count towards the result and a
     ``SkipScoredSampler`` in the test dataloader skips their samples, so an interrupted test continues where it
@@ -194,7 +194,11 @@ class VSIBenchMetric(BaseMetric):
         metrics.update((task, 100.0 * score) for task, score in summary['tasks'].items())
         if self.subset_file is not None:
             listed = read_id_list(self._resolve(self.subset_file))
-            keep = [r for r in records.values() if (str(r['id']) in listed) == (self.subset_rule == 'include')]
+            keep = []
+            for record in records.values():
+                record[f'in_{self.subset_name}'] = (str(record['id']) in listed) == (self.subset_rule == 'include')
+                if record[f'in_{self.subset_name}']:
+                    keep.append(record)
             subset = self._summarize(keep, self.subset_name, prior)
             subset['subset_file'] = self._resolve(self.subset_file)
             summary['subsets'] = {self.subset_name: subset}

@@ -125,6 +125,7 @@ def test_summary_records_mode_subset_prior_and_constant_answers(tmp_path):
     debiased = summary['subsets']['debiased']
     assert debiased['subset'] == 'debiased' and debiased['scoring_mode'] == 'lmms-eval'
     assert debiased['num_samples'] == 6 and debiased['subset_file'].endswith('pruned_ids.txt')
+    assert [r['id'] for r in records if not r['in_debiased']] == ['0', '10']
     assert debiased['tasks'] == pytest.approx({'object_counting': 1.6 / 3, 'object_rel_distance': 1.0})
     assert metrics['vsibench/debiased/overall'] == pytest.approx(100 * (1.6 / 3 + 1) / 2)
     table = open(tmp_path / 'summary.md').read()
