@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import fcntl
 import json
+import logging
 import os
 import os.path as osp
 import re
@@ -74,7 +75,7 @@ class WorkDirLock:
         previous = _read_lock_info(fd)
         if previous:
             print_log(f'Took over the lock of {osp.dirname(self.path)} left by a run that no longer exists '
-                      f'({_holder_text(previous)}).', logger='current', level='WARNING')
+                      f'({_holder_text(previous)}).', logger='current', level=logging.WARNING)
         info = dict(pid=os.getpid(), host=socket.gethostname(),
                     started=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
                     command=' '.join(sys.argv)[:300])
@@ -120,7 +121,7 @@ def remove_orphan_temp_files(work_dir: str | os.PathLike) -> list[str]:
             removed.append(str(path))
     if removed:
         print_log(f'Removed {len(removed)} unfinished temporary file(s) of an interrupted checkpoint write: '
-                  f'{[osp.basename(p) for p in removed]}.', logger='current', level='WARNING')
+                  f'{[osp.basename(p) for p in removed]}.', logger='current', level=logging.WARNING)
     return removed
 
 
@@ -173,5 +174,5 @@ def find_resume_checkpoint(work_dir: str | os.PathLike) -> str | None:
     state = f'names {named!r}, which is not a complete checkpoint' if named else \
         ('is empty' if pointer.is_file() else 'is missing')
     print_log(f'--resume: {pointer} {state}; resuming from the newest complete checkpoint {newest} instead.',
-              logger='current', level='WARNING')
+              logger='current', level=logging.WARNING)
     return str(newest)
