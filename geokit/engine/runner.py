@@ -15,9 +15,8 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import load_state_dict
 from mmengine.utils import get_git_hash
 
+from geokit.engine import work_dir as work_dirs
 from geokit.engine.checkpoint import CHECKPOINT_FIX, load_checkpoint_safetensors, save_checkpoint_safetensors
-from geokit.engine.work_dir import (WorkDirError, WorkDirLock, checkpoint_files, find_resume_checkpoint,
-                                    remove_orphan_temp_files)
 from geokit.errors import InputFileError, InputFileNotFoundError
 from geokit.registry import RUNNERS
 
@@ -133,19 +132,19 @@ class GeoKitRunner(Runner):
         """
         if not is_main_process():
             return super().train()
-        with WorkDirLock(self.work_dir):
-            remove_orphan_temp_files(self.work_dir)
+        with work_dirs.WorkDirLock(self.work_dir):
+            work_dirs.remove_orphan_temp_files(self.work_dir)
             if self._resume and self._load_from is None:
-                self._load_from = find_resume_checkpoint(self.work_dir)
+                self._load_from = work_dirs.find_resume_checkpoint(self.work_dir)
                 if self._load_from is None:
                     self._resume = False
                     self.logger.info(f'--resume: no checkpoint in {self.work_dir} yet; training from the start.')
                 else:
                     self.logger.info(f'Resuming from {self._load_from}.')
             elif not self._resume:
-                earlier = checkpoint_files(self.work_dir)
+                earlier = work_dirs.checkpoint_files(self.work_dir)
                 if earlier:
-                    raise WorkDirError(
+                    raise work_dirs.WorkDirError(
                         f'work_dir {self.work_dir} already holds checkpoints of an earlier run '
                         f'({[p.name for p in earlier][-4:]}); this new run would overwrite them. Fix: add --resume '
                         f'to continue that run, or give this run another --work-dir (or move those files away).')
