@@ -11,7 +11,7 @@ import mmengine
 import torch
 from mmengine.dist import is_main_process, master_only
 from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
+from mmengine.runner import FlexibleRunner, Runner
 from mmengine.runner.checkpoint import load_state_dict
 from mmengine.utils import get_git_hash
 
@@ -60,8 +60,49 @@ def _unsupported_global(error: Exception) -> str:
     return next((line.strip()[:200] for line in lines if 'global' in line.lower()), lines[0][:200] if lines else '')
 
 
+class WorkDirGuardMixin:
+    """Training that holds the work dir's lock (see :mod:`geokit.engine.work_dir`), for mmengine runners.
+
+    Before anything is trained: a second run on the same work dir is refused; unfinished temporary files are
+    removed; ``--resume`` without a path continues from the newest complete checkpoint (the ``last_checkpoint``
+    pointer may be missing, empty or stale); a fresh run refuses to overwrite an earlier run's checkpoints.
+    """
+
+    def train(self) -> torch.nn.Module:
+        if not is_main_process():
+            return super().train()
+        with work_dirs.WorkDirLock(self.work_dir):
+            work_dirs.remove_orphan_temp_files(self.work_dir)
+            if self._resume is True and self._load_from is None:
+                self._load_from = work_dirs.find_resume_checkpoint(self.work_dir)
+                if self._load_from is None:
+                    self._resume = False
+                    self.logger.info(f'--resume: no checkpoint in {self.work_dir} yet; training from the start.')
+                else:
+                    self.logger.info(f'Resuming from {self._load_from}.')
+            elif not self._resume:
+                earlier = work_dirs.checkpoint_files(self.work_dir)
+                if earlier:
+                    raise work_dirs.WorkDirError(
+                        f'work_dir {self.work_dir} already holds checkpoints of an earlier run '
+                        f'({[p.name for p in earlier][-4:]}); this new run would overwrite them. Fix: add --resume '
+                        f'to continue that run, or give this run another --work-dir (or move those files away).')
+            return super().train()
+
+
 @RUNNERS.register_module()
-class GeoKitRunner(Runner):
+class GeoKitFlexibleRunner(WorkDirGuardMixin, FlexibleRunner):
+    """mmengine's ``FlexibleRunner`` (FSDP / DeepSpeed strategies) with geokit's work-dir guard and strict loading
+    by default (``load_strict``); ``runner_type='FlexibleRunner'`` configs run on it."""
+
+    def load_checkpoint(self, filename: str, *, map_location: str | Callable = 'cpu', strict: bool | None = None,
+                        revise_keys: list = [(r'^module.', '')]) -> dict:  # noqa: B006 (mmengine's signature)
+        strict = self.cfg.get('load_strict', True) if strict is None else strict
+        return super().load_checkpoint(filename, map_location=map_location, strict=strict, revise_keys=revise_keys)
+
+
+@RUNNERS.register_module()
+class GeoKitRunner(WorkDirGuardMixin, Runner):
     """mmengine ``Runner`` whose checkpoints are single ``.safetensors`` files.
 
     Why not ``torch.save``/``torch.load``: since torch 2.6 ``torch.load`` defaults to ``weights_only=True`` and
@@ -122,34 +163,6 @@ class GeoKitRunner(Runner):
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
-
-    def train(self) -> torch.nn.Module:
-        """mmengine's training, holding the work dir's lock (see :mod:`geokit.engine.work_dir`).
-
-        Before anything is trained: a second run on the same work dir is refused; unfinished temporary files are
-        removed; ``--resume`` without a path continues from the newest complete checkpoint; a fresh run refuses to
-        overwrite an earlier run's checkpoints.
-        """
-        if not is_main_process():
-            return super().train()
-        with work_dirs.WorkDirLock(self.work_dir):
-            work_dirs.remove_orphan_temp_files(self.work_dir)
-            if self._resume and self._load_from is None:
-                self._load_from = work_dirs.find_resume_checkpoint(self.work_dir)
-                if self._load_from is None:
-                    self._resume = False
-                    self.logger.info(f'--resume: no checkpoint in {self.work_dir} yet; training from the start.')
-                else:
-                    self.logger.info(f'Resuming from {self._load_from}.')
-            elif not self._resume:
-                earlier = work_dirs.checkpoint_files(self.work_dir)
-                if earlier:
-                    raise work_dirs.WorkDirError(
-                        f'work_dir {self.work_dir} already holds checkpoints of an earlier run '
-                        f'({[p.name for p in earlier][-4:]}); this new run would overwrite them. Fix: add --resume '
-                        f'to continue that run, or give this run another --work-dir (or move those files away).')
-            return super().train()
-
 
 def _origin(meta: dict) -> str:
     """What a checkpoint was trained as, from its stored config text (read as text, never executed)."""

@@ -156,6 +156,8 @@ def find_resume_checkpoint(work_dir: str | os.PathLike) -> str | None:
     """
     pointer = Path(work_dir) / POINTER_NAME
     named = pointer.read_text(encoding='utf-8').strip() if pointer.is_file() else ''
+    if named and osp.isdir(named):
+        return named  # a DeepSpeed checkpoint folder: its engine reads and checks it
     if named:
         candidate = named if osp.isabs(named) else osp.join(str(work_dir), osp.basename(named))
         if osp.isfile(named) and is_complete_checkpoint(named):
