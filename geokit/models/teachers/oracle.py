@@ -70,9 +70,13 @@ class OracleTeacher(BaseTeacher):
                 geometry: Sequence[dict | None]) -> TeacherTargets:
         frames = stack_frames(frames)
         if geometry is None or len(geometry) != frames.shape[0] or any(g is None for g in geometry):
-            ids = [m.get('id') for m in meta or []]
-            raise ValueError(f'OracleTeacher needs ground-truth geometry for every sample (samples {ids}); use a '
-                             f'dataset that provides `geometry` (e.g. SynthVSI) or configure a VGGTTeacher.')
+            missing = [m.get('video') or m.get('id') for m, g in zip(meta or [], geometry or []) if g is None] \
+                or [m.get('id') for m in meta or []]
+            raise ValueError(f'OracleTeacher needs ground-truth geometry for every sample, and {missing} have none. '
+                             f'The dataset reads it from the annotation row\'s `geometry` file, else from '
+                             f'geometry.safetensors next to the video, and only with `load_geometry=True`: set '
+                             f'`load_geometry=True` in this dataloader\'s dataset, put the geometry file there, or '
+                             f'use a teacher that needs no ground truth (VGGTTeacher, CachedTeacher).')
         height, width = frames.shape[2:4]
         depth = torch.stack([torch.as_tensor(g['depth']) for g in geometry]).float()
         extrinsics = torch.stack([torch.as_tensor(g['extrinsics']) for g in geometry]).float()
