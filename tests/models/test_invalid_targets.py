@@ -30,6 +30,8 @@ class PoisonedTeacher(nn.Module):
             pose[1, 0, 0] = float('nan')              # sample 1 is unusable for every objective
         elif self.poison == 'all':
             depth[:] = float('nan')
+        elif self.poison == 'first sample':
+            depth[0] = float('nan')
         targets.depth, targets.pose_enc = depth, pose
         return targets
 
@@ -65,3 +67,15 @@ def test_the_guard_names_the_sample_with_a_non_finite_target():
     targets = TeacherTargets(pose_enc=torch.zeros(2, 2, 9), metric_scale=torch.tensor([1.0, float('inf')]))
     with pytest.raises(ValueError, match='metric_scale of scene_b.mp4 is not finite'):
         targets.check_finite(['scene_a.mp4', 'scene_b.mp4'])
+
+
+def test_a_sample_without_valid_teacher_depth_gets_no_made_up_metric_scale():
+    """The scale alignment used to return exactly 1.0 for a video whose depth was all NaN."""
+    model = MODELS.build(model_config(teacher=dict(type='PoisonedTeacher', poison='first sample'),
+                                      scale_teacher=dict(type='FakeTeacher')))
+    data = model.data_preprocessor([make_sample(0, size=32), make_sample(1, size=32)], True)
+    targets = model._teacher_targets(data['data_samples'])
+    assert targets.sample_valid.tolist() == [False, True]
+    assert float(targets.metric_scale[1]) != 1.0
+    losses = model(**data, mode='loss')
+    assert all(torch.isfinite(v).all() for v in losses.values())
