@@ -1,6 +1,7 @@
 """``GeoKitRunner``: mmengine's Runner with safetensors checkpoints (no pickle, atomic, torch >= 2.6 safe)."""
 from __future__ import annotations
 
+import contextlib
 import os.path as osp
 import pickle
 import re
@@ -69,18 +70,20 @@ class WorkDirGuardMixin:
     """
 
     def train(self) -> torch.nn.Module:
-        if not is_main_process():
-            return super().train()
-        with work_dirs.WorkDirLock(self.work_dir):
-            work_dirs.remove_orphan_temp_files(self.work_dir)
+        main = is_main_process()
+        # one lock per run: the main process holds it for every rank of a distributed run
+        with work_dirs.WorkDirLock(self.work_dir) if main else contextlib.nullcontext():
+            if main:
+                work_dirs.remove_orphan_temp_files(self.work_dir)
             if self._resume is True and self._load_from is None:
+                # every rank resolves the same file (read-only), so all of them resume from one checkpoint
                 self._load_from = work_dirs.find_resume_checkpoint(self.work_dir)
                 if self._load_from is None:
                     self._resume = False
                     self.logger.info(f'--resume: no checkpoint in {self.work_dir} yet; training from the start.')
                 else:
                     self.logger.info(f'Resuming from {self._load_from}.')
-            elif not self._resume:
+            elif not self._resume and main:
                 earlier = work_dirs.checkpoint_files(self.work_dir)
                 if earlier:
                     raise work_dirs.WorkDirError(
