@@ -60,6 +60,20 @@ def test_a_fresh_run_refuses_to_overwrite_an_earlier_runs_checkpoints(plugin_con
     assert _digest(checkpoint) == before
 
 
+def test_flexible_runner_configs_get_the_same_guard(plugin_config, straight, tmp_path):  # noqa: F811
+    train, work, flexible = _load_train_tool(), tmp_path / 'w', ['--cfg-options', 'runner_type=FlexibleRunner']
+    checkpoint = _first_half(plugin_config, work)
+    with pytest.raises(WorkDirError, match='--resume'):
+        train.main([str(plugin_config), '--work-dir', str(work), *flexible])
+    (work / 'last_checkpoint').unlink()
+    before = _digest(checkpoint)
+    resumed = train.main([str(plugin_config), '--work-dir', str(work), '--resume', *flexible])
+    assert type(resumed).__name__ == 'GeoKitFlexibleRunner' and resumed.iter == 12
+    assert _digest(checkpoint) == before
+    for key, value in _weights(resumed).items():
+        torch.testing.assert_close(value, straight[key], rtol=0, atol=1e-6, msg=key)
+
+
 HOLDER = textwrap.dedent('''
     import sys, time
     from geokit.engine.work_dir import WorkDirLock
