@@ -55,3 +55,12 @@ def test_the_oracle_without_geometry_suggests_the_right_fix():
     frames = torch.zeros(1, 2, 28, 28, 3, dtype=torch.uint8)
     with pytest.raises(ValueError, match=r"\['scene_7/video.mp4'\] have none.*load_geometry=True"):
         teacher(frames, [{'id': 7, 'video': 'scene_7/video.mp4'}], [None])
+
+
+def test_a_truncated_teacher_checkpoint_names_its_path(tmp_path):
+    from geokit.models.teachers.vggt.checkpoint import checkpoint_shapes
+    path = tmp_path / 'model.safetensors'
+    save_file({'aggregator.w': torch.ones(4000)}, str(path))
+    _truncate(path)
+    with pytest.raises(InputFileError, match='model.safetensors: cannot read this VGGT checkpoint'):
+        checkpoint_shapes(path)
