@@ -2,6 +2,9 @@
 
     python tools/test.py CONFIG CHECKPOINT
     python tools/test.py CONFIG CHECKPOINT --work-dir work_dirs/eval --cfg-options test_dataloader.batch_size=4
+
+The checkpoint must fit the config's model exactly (a checkpoint of another project is an error that lists the
+differences); ``--cfg-options load_strict=False`` loads the matching keys only (docs/reliability.md).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
     python tools/train.py projects/geovr/config.py
     python tools/train.py CONFIG --work-dir work_dirs/x --cfg-options train_cfg.max_iters=20
-    python tools/train.py CONFIG --resume                  # continue from work_dir/last_checkpoint
+    python tools/train.py CONFIG --resume                  # continue from the newest complete checkpoint in work_dir
     python tools/train.py CONFIG --resume PATH.safetensors # continue from a given checkpoint
     torchrun --nproc-per-node 2 tools/train.py CONFIG --launcher pytorch
 """
@@ -21,7 +21,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('config', help='config file path')
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
-                        help='resume from the latest checkpoint in work_dir, or from the given checkpoint path')
+                        help='resume from the newest complete checkpoint in work_dir (last_checkpoint, else a scan of '
+                             'the folder), or from the given checkpoint path')
     parser.add_argument('--amp', action='store_true', help='mixed precision training (needs a GPU)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. train_cfg.max_iters=20 model.teacher.type=OracleTeacher')

@@ -26,3 +26,4 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0, deterministic=False)
+load_strict = True  # tools/test.py, load_from and resume refuse a checkpoint whose keys differ (docs/reliability.md)

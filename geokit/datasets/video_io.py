@@ -1,6 +1,7 @@
 """Video files through PyAV: write RGB frames to mp4, probe a video, decode selected frames.
 
-Errors name the file and the fix; :class:`VideoReadError` covers missing, empty, truncated and undecodable files.
+Errors name the file and the fix; :class:`VideoReadError` (a :class:`geokit.errors.InputFileError`) covers missing,
+empty, truncated and undecodable files.
 """
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ import av
 import numpy as np
 import torch
 
+from geokit.errors import InputFileError
 
-class VideoReadError(RuntimeError):
+
+class VideoReadError(InputFileError):
     """A video file is missing, corrupt or has fewer frames than requested."""
 
 
-def _fix_hint(path: Path) -> str:
-    return (f'Fix: check the path `{path}` (dataset `data_root` / annotation `video` field), re-create the file '
-            f'(for SynthVSI: delete the dataset folder and rerun tools/make_synthvsi.py, or let `generate_if_missing` '
-            f'regenerate it), or set `skip_bad_videos=True` in the dataset config to skip such items with a warning.')
+VIDEO_FIX = ('check the path (dataset `data_root` / annotation `video` field), re-create the file (for SynthVSI: '
+             'delete the dataset folder and rerun tools/make_synthvsi.py, or let `generate_if_missing` regenerate '
+             'it), or set `skip_bad_inputs=True` in the dataset config to skip such items with a warning')
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray | torch.Tensor, fps: float = 4.0, crf: int = 18) -> None:
@@ -51,7 +53,7 @@ def probe_video(path: str | os.PathLike) -> tuple[int, float | None]:
     """Number of frames and frame rate (None when unknown) of a video file."""
     path = Path(path)
     if not path.is_file():
-        raise VideoReadError(f'Video file not found: {path}. ' + _fix_hint(path))
+        raise VideoReadError(path, 'video file not found', VIDEO_FIX)
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -60,9 +62,9 @@ def probe_video(path: str | os.PathLike) -> tuple[int, float | None]:
             if not num_frames:
                 num_frames = sum(1 for _ in container.decode(stream))
     except (av.error.FFmpegError, IndexError, ValueError) as error:
-        raise VideoReadError(f'Cannot read video {path}: {error}. ' + _fix_hint(path)) from error
+        raise VideoReadError(path, f'cannot read this video ({error})', VIDEO_FIX) from error
     if num_frames <= 0:
-        raise VideoReadError(f'Video {path} has no decodable frames. ' + _fix_hint(path))
+        raise VideoReadError(path, 'video has no decodable frames', VIDEO_FIX)
     return num_frames, fps
 
 
@@ -72,7 +74,7 @@ def read_video_frames(path: str | os.PathLike, indices: torch.Tensor | list[int]
     wanted = [int(i) for i in indices]
     targets = set(wanted)
     if not path.is_file():
-        raise VideoReadError(f'Video file not found: {path}. ' + _fix_hint(path))
+        raise VideoReadError(path, 'video file not found', VIDEO_FIX)
     decoded: dict[int, np.ndarray] = {}
     try:
         with av.open(str(path)) as container:
@@ -84,9 +86,9 @@ def read_video_frames(path: str | os.PathLike, indices: torch.Tensor | list[int]
                 if index >= last:
                     break
     except (av.error.FFmpegError, IndexError, ValueError) as error:
-        raise VideoReadError(f'Cannot decode video {path}: {error}. ' + _fix_hint(path)) from error
+        raise VideoReadError(path, f'cannot decode this video ({error})', VIDEO_FIX) from error
     missing = sorted(targets - set(decoded))
     if missing:
-        raise VideoReadError(f'Video {path} ended before frame(s) {missing[:5]} (decoded {len(decoded)} of the '
-                             f'{len(targets)} requested frames; the file may be truncated). ' + _fix_hint(path))
+        raise VideoReadError(path, f'video ended before frame(s) {missing[:5]} (decoded {len(decoded)} of the '
+                                   f'{len(targets)} requested frames; the file may be truncated)', VIDEO_FIX)
     return torch.from_numpy(np.stack([decoded[i] for i in wanted]))

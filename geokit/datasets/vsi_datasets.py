@@ -16,18 +16,20 @@ the file exists.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
-from safetensors.torch import load_file
 
+from geokit.errors import InputFileError, InputFileNotFoundError
 from geokit.registry import DATASETS, FRAME_SAMPLERS
 
+from .geometry_io import GEOMETRY_FIX, read_geometry_file
 from .prompts import build_vsibench_prompt
 from .published import normalize_training_row, read_annotation_rows
 from .synthvsi.generate import ensure_synthvsi
-from .video_io import VideoReadError, probe_video, read_video_frames
+from .video_io import VideoReadError, probe_video, read_video_frames  # noqa: F401 (VideoReadError re-exported)
 
 VIDEO_TOKEN = '<video>'
 
@@ -41,9 +43,11 @@ class _VideoQADataset(BaseDataset):
         frame_sampler: a ``FRAME_SAMPLERS`` config (default ``UniformSampler(num_frames=16)``).
         video_path_template: used when an item has no ``video`` field.
         load_geometry: attach ground-truth geometry when available (SynthVSI has it).
-        skip_bad_videos: False -> a missing/corrupt video raises :class:`VideoReadError` naming the file; True ->
-            items with missing videos are dropped at load time and undecodable ones are replaced by the next item,
-            each with a logged warning.
+        skip_bad_inputs: False -> a missing/corrupt video or geometry file raises
+            :class:`~geokit.errors.InputFileError` (:class:`VideoReadError` for videos) naming the file; True ->
+            items with missing videos are dropped at load time and items whose video or geometry file cannot be
+            read are replaced by the next item, each with a logged warning.
+        skip_bad_videos: deprecated name of ``skip_bad_inputs``.
         generate_if_missing: ``dict(num_scenes=..., frames=..., resolution=..., seed=...)`` to generate SynthVSI at
             ``data_root`` on first use (:func:`~geokit.datasets.synthvsi.ensure_synthvsi`); None for real data.
         question_types: keep only these question types (None = all).
@@ -52,14 +56,18 @@ class _VideoQADataset(BaseDataset):
 
     def __init__(self, ann_file: str, data_root: str = '', frame_sampler: dict | None = None,
                  video_path_template: str = '{dataset}/{scene_name}.mp4', load_geometry: bool = True,
-                 skip_bad_videos: bool = False, generate_if_missing: dict | None = None,
-                 question_types: list[str] | None = None, **kwargs) -> None:
+                 skip_bad_inputs: bool = False, generate_if_missing: dict | None = None,
+                 question_types: list[str] | None = None, skip_bad_videos: bool | None = None, **kwargs) -> None:
+        if skip_bad_videos is not None:
+            print_log('`skip_bad_videos` is deprecated: it is now `skip_bad_inputs` (it also covers geometry files).',
+                      logger='current', level=30)
+            skip_bad_inputs = skip_bad_inputs or skip_bad_videos
         if generate_if_missing is not None:
             ensure_synthvsi(data_root, **generate_if_missing)
         self.frame_sampler = FRAME_SAMPLERS.build(frame_sampler or dict(type='UniformSampler', num_frames=16))
         self.video_path_template = video_path_template
         self.load_geometry = load_geometry
-        self.skip_bad_videos = skip_bad_videos
+        self.skip_bad_inputs = skip_bad_inputs
         self.question_types = set(question_types) if question_types else None
         super().__init__(ann_file=ann_file, data_root=data_root, **kwargs)
         self._metainfo.setdefault('data_root', self.data_root)  # metrics resolve their side files against it
@@ -69,28 +77,64 @@ class _VideoQADataset(BaseDataset):
         path = Path(relative)
         return str(path if path.is_absolute() else Path(self.data_root or '.') / path)
 
-    def _read_jsonl(self) -> list[dict]:
+    #: fields every annotation row must have
+    required_fields: tuple[str, ...] = ()
+
+    def _read_jsonl(self) -> list[tuple[int, dict]]:
+        """``(line number, row)`` of every non-empty line."""
         path = Path(self.ann_file)
         if not path.is_file():
-            raise FileNotFoundError(f'Annotation file not found: {path}. Fix: set `ann_file` / `data_root` in the '
-                                    f'dataset config (or `generate_if_missing=dict(...)` for SynthVSI).')
-        return read_annotation_rows(path)   # JSON lines, a JSON list or parquet (the published layouts)
+            raise InputFileNotFoundError(path, 'annotation file does not exist',
+                                         'set `ann_file` / `data_root` in the dataset config (or '
+                                         '`generate_if_missing=dict(...)` for SynthVSI)')
+        if path.suffix.lower() in ('.parquet', '.json'):   # the published layouts (geokit.datasets.published)
+            numbered = list(enumerate(read_annotation_rows(path), 1))
+        else:
+            numbered = []
+            with path.open(encoding='utf-8') as handle:
+                for line_number, line in enumerate(handle, 1):
+                    if line.strip():
+                        try:
+                            numbered.append((line_number, json.loads(line)))
+                        except json.JSONDecodeError as error:
+                            raise InputFileError(path, f'not valid JSON ({error})', 'repair or remove this line',
+                                                 line=line_number) from error
+        for line_number, row in numbered:
+            missing = [key for key in self.required_fields if not isinstance(row, dict) or row.get(key) is None]
+            if missing:
+                has = sorted(row) if isinstance(row, dict) else repr(row)[:80]
+                raise InputFileError(
+                    path, f'annotation row lacks {missing} (it has {has})',
+                    f'add the fields; {type(self).__name__} rows need {list(self.required_fields)}',
+                    line=line_number)
+        return numbered
 
     def _to_info(self, row: dict) -> dict:
         raise NotImplementedError
 
     def load_data_list(self) -> list[dict]:
         infos, left_out = [], 0
-        for row in self._read_jsonl():
-            info = self._to_info(row)
-            if info is None:
+        for line_number, row in self._read_jsonl():
+            try:
+                info = self._to_info(row)
+            except InputFileError as error:
+                if not self.skip_bad_inputs:
+                    raise
+                print_log(f'Skipping {self.ann_file}:{line_number} (skip_bad_inputs=True): {error}',
+                          logger='current', level=30)
+                continue
+            except (KeyError, ValueError, IndexError, TypeError) as error:
+                raise InputFileError(self.ann_file, f'cannot use this annotation row ({type(error).__name__}: '
+                                                    f'{error})', f'fix the row to the {type(self).__name__} format',
+                                     line=line_number) from error
+            if info is None:   # an image-only training row
                 left_out += 1
                 continue
             if self.question_types is not None and info['meta']['question_type'] not in self.question_types:
                 continue
-            if self.skip_bad_videos and not Path(info['video_path']).is_file():
+            if self.skip_bad_inputs and not Path(info['video_path']).is_file():
                 print_log(f'Skipping item {info["meta"]["id"]}: video {info["video_path"]} not found '
-                          f'(skip_bad_videos=True).', logger='current', level=30)
+                          f'(skip_bad_inputs=True).', logger='current', level=30)
                 continue
             infos.append(info)
         if left_out:
@@ -102,6 +146,10 @@ class _VideoQADataset(BaseDataset):
         video = row.get('video') or self.video_path_template.format(**row)
         video_path = self._resolve(video)
         geometry = row.get('geometry')
+        if geometry and self.load_geometry and not Path(self._resolve(geometry)).is_file():
+            # named explicitly by the row, so its absence is an error (not "this dataset has no geometry")
+            raise InputFileNotFoundError(self._resolve(geometry), 'geometry file named by the annotation row does '
+                                         'not exist', GEOMETRY_FIX)
         geometry_path = self._resolve(geometry) if geometry else str(Path(video_path).with_name('geometry.safetensors'))
         return video_path, geometry_path
 
@@ -112,8 +160,7 @@ class _VideoQADataset(BaseDataset):
         frames = read_video_frames(info['video_path'], indices)
         geometry = None
         if self.load_geometry and info['geometry_path'] and Path(info['geometry_path']).is_file():
-            tensors = load_file(info['geometry_path'])
-            geometry = {key: tensors[key][indices] for key in ('depth', 'extrinsics', 'intrinsics', 'instance')}
+            geometry = read_geometry_file(info['geometry_path'], indices, num_frames)
         return dict(frames=frames, frame_indices=indices, conversations=copy.deepcopy(info['conversations']),
                     meta=copy.deepcopy(info['meta']), geometry=geometry)
 
@@ -125,14 +172,16 @@ class _VideoQADataset(BaseDataset):
             info = self.get_data_info(index)
             try:
                 sample = self._load_sample(info)
-            except VideoReadError as error:
-                if not self.skip_bad_videos:
+            except InputFileError as error:
+                if not self.skip_bad_inputs:
                     raise
-                print_log(f'Skipping item {info["meta"]["id"]} (skip_bad_videos=True): {error}', logger='current',
+                print_log(f'Skipping item {info["meta"]["id"]} (skip_bad_inputs=True): {error}', logger='current',
                           level=30)
                 continue
             return self.pipeline(sample)
-        raise VideoReadError(f'No readable video in the whole dataset {self.ann_file}.')
+        raise InputFileError(self.ann_file, 'no item of this dataset has a readable video and geometry file '
+                                            '(skip_bad_inputs=True skipped every one)',
+                             'check `data_root` and the files named by the warnings above')
 
 
 @DATASETS.register_module()
@@ -142,6 +191,8 @@ class VSIBenchDataset(_VideoQADataset):
     The human turn is the official VSI-Bench prompt (:func:`~geokit.datasets.prompts.build_vsibench_prompt`) after
     ``'<video>\\n'``; the gpt turn is the ground truth.
     """
+
+    required_fields = ('id', 'question_type', 'question', 'ground_truth')
 
     def __init__(self, *args, test_mode: bool = True, **kwargs) -> None:
         super().__init__(*args, test_mode=test_mode, **kwargs)
@@ -165,14 +216,17 @@ class VSI590KDataset(_VideoQADataset):
     (:func:`~geokit.datasets.published.normalize_training_row`); their image-only rows are left out.
     """
 
+    #: checked after normalize_training_row (published rows may say `conversation`; image-only rows have no video)
+    required_fields = ()
+
     def _to_info(self, row: dict) -> dict | None:
         if 'conversations' in row or 'conversation' in row:
             row = normalize_training_row(row)
             if row is None:   # an image-only row
                 return None
         if 'conversations' not in row or not row.get('video'):
-            raise ValueError(f'VSI-590K rows need `video` and `conversations`; got keys {sorted(row)} in '
-                             f'{self.ann_file}. For VSI-Bench style rows use VSIBenchDataset.')
+            raise ValueError(f'VSI-590K rows need `video` and `conversations`; got keys {sorted(row)}. For VSI-Bench '
+                             f'style rows use VSIBenchDataset.')
         video_path, geometry_path = self._video_info(row)
         gpt = [turn['value'] for turn in row['conversations'] if turn['from'] == 'gpt']
         meta = dict(id=row.get('id'), dataset=row.get('dataset'), scene_name=row.get('scene_name'),

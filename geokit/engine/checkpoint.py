@@ -20,8 +20,14 @@ from mmengine.logging import HistoryBuffer, print_log
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from geokit.errors import InputFileNotFoundError, reading
+
 METADATA_KEY = 'geokit'
 FORMAT_VERSION = 1
+
+#: what to do about a checkpoint that cannot be read
+CHECKPOINT_FIX = ('pass an existing, complete checkpoint to --resume / `load_from` (or --resume without a path to '
+                  'continue from the newest complete checkpoint in work_dir)')
 
 
 class _Flattener:
@@ -136,14 +142,14 @@ def load_checkpoint_safetensors(path: str, map_location: str | torch.device | No
 
     A plain safetensors state dict (no geokit metadata, e.g. an exported model) loads as ``{'state_dict': ...}``.
     Raises:
-        FileNotFoundError: naming the path.
+        InputFileError: a missing (:class:`~geokit.errors.InputFileNotFoundError`), truncated or corrupt file,
+            naming the path.
     """
     path = os.path.expanduser(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'Checkpoint {path} does not exist. Pass an existing file to --resume/load_from, or '
-                                f'--resume without a path to continue from work_dir/last_checkpoint.')
+        raise InputFileNotFoundError(path, 'checkpoint does not exist', CHECKPOINT_FIX)
     device = str(map_location) if isinstance(map_location, (str, torch.device)) else 'cpu'
-    with safe_open(path, framework='pt', device=device) as handle:
+    with reading(path, 'checkpoint', CHECKPOINT_FIX), safe_open(path, framework='pt', device=device) as handle:
         metadata = handle.metadata() or {}
         if METADATA_KEY not in metadata:
             return {'state_dict': {name: handle.get_tensor(name) for name in handle.keys()}, 'meta': {}}
@@ -156,3 +162,14 @@ def load_checkpoint_safetensors(path: str, map_location: str | torch.device | No
             return cache[name]
 
         return _unflatten(payload['checkpoint'], tensor)
+
+
+def is_complete_checkpoint(path: str) -> bool:
+    """Whether ``path`` is a readable geokit training checkpoint (header, skeleton and every tensor's extent in
+    the file); reads the header only."""
+    try:
+        with safe_open(path, framework='pt') as handle:
+            metadata = handle.metadata() or {}
+            return 'checkpoint' in json.loads(metadata.get(METADATA_KEY, '{}'))
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not a complete checkpoint
+        return False

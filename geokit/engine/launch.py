@@ -8,6 +8,12 @@ import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from geokit.engine.config_checks import (
+    add_missing_eval_loops,
+    check_config_keys,
+    check_hook_args,
+    resolve_relative_paths,
+)
 from geokit.registry import RUNNERS, check_config_types
 
 
@@ -19,18 +25,27 @@ def prepare_config(cfg: Config, config_path: str, work_dir: str | None = None, c
     Args:
         resume: ``None`` (start fresh), ``'auto'`` (latest checkpoint in ``work_dir``) or a checkpoint path.
         load_from: weights to load without resuming the training state (``tools/test.py``).
+    Also: misspelt top-level keys and hook arguments fail here, relative asset paths are resolved against the
+    config's folder and the repository when they do not exist from the current directory, and a split with a
+    dataloader and an evaluator but no loop config gets the default loop (see :mod:`geokit.engine.config_checks`).
+
     Raises:
-        KeyError: a ``type=`` that is not registered, with the registry's contents.
+        KeyError: a ``type=`` that is not registered, with the registry's contents; a top-level key nothing reads.
+        TypeError: a hook argument the hook does not accept.
         RuntimeError: ``amp`` on a machine without a GPU.
     """
+    check_config_keys(cfg, cfg_options)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    resolve_relative_paths(cfg, config_path)
+    add_missing_eval_loops(cfg)
     cfg.launcher = launcher
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
-    if cfg.get('runner_type') == 'FlexibleRunner':
+    if cfg.get('runner_type') in FLEXIBLE_RUNNERS:
+        cfg.runner_type = 'GeoKitFlexibleRunner'  # the same runner plus the work-dir guard and strict loading
         _prepare_strategy(cfg, launcher)
     if not torch.cuda.is_available():
         if cfg.get('env_cfg', {}).get('dist_cfg', {}).get('backend') == 'nccl':
@@ -56,6 +71,7 @@ def prepare_config(cfg: Config, config_path: str, work_dir: str | None = None, c
     if load_from is not None:
         cfg.load_from = load_from
     check_config_types(cfg.to_dict())
+    check_hook_args(cfg)
     return cfg
 
 
@@ -71,6 +87,9 @@ def split_dataset_config(cfg: Config, split: str) -> dict:
                        f'defines.')
     return dataloader['dataset']
 
+
+#: runner types that take a ``strategy``
+FLEXIBLE_RUNNERS = ('FlexibleRunner', 'GeoKitFlexibleRunner')
 
 #: DDP wrapper for CPU processes (gloo): no ``device_ids``
 CPU_DDP_WRAPPER = dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False)
@@ -101,7 +120,7 @@ def build_runner(cfg: Config):
         # mmengine's pytorch launcher calls torch.cuda.set_device unconditionally; on CPU the process group is
         # created here (gloo, from torchrun's environment) and mmengine then uses it as it is.
         dist.init_process_group(backend='gloo')
-    if cfg.runner_type == 'FlexibleRunner':
+    if cfg.runner_type in FLEXIBLE_RUNNERS:
         # FlexibleRunner builds its strategy before it sets the default scope; without the scope mmengine's root
         # registry would not see geokit's strategies
         init_default_scope(cfg.get('default_scope', 'geokit'))

@@ -7,7 +7,8 @@ __all__ = ['align_depth_scale']
 
 
 def align_depth_scale(source: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
-                      robust: bool = True, num_iters: int = 10, delta: float = 1e-3) -> torch.Tensor:
+                      robust: bool = True, num_iters: int = 10, delta: float = 1e-3,
+                      empty: float = 1.0) -> torch.Tensor:
     """Per-sample scale ``s`` with ``target ≈ s * source``.
 
     Least squares ``s = sum(w * x * y) / sum(w * x^2)`` over valid pixels (``mask``, both finite, both ``> 0``).
@@ -22,9 +23,11 @@ def align_depth_scale(source: torch.Tensor, target: torch.Tensor, mask: torch.Te
         robust: refine by IRLS (L1) instead of plain least squares.
         num_iters: IRLS iterations.
         delta: relative floor of the residual in the IRLS weights.
+        empty: the scale of a sample without a valid pixel (``float('nan')`` where a target is made, so that the
+            sample is masked rather than trained towards an arbitrary value).
 
     Returns:
-        ``(B,)`` scale; ``1`` for samples without a valid pixel.
+        ``(B,)`` scale; ``empty`` for samples without a valid pixel.
     """
     if source.shape != target.shape or (mask is not None and mask.shape != source.shape) or source.dim() < 1:
         raise ValueError(f'align_depth_scale expects source, target (and mask) of the same shape (B, ...), got '
@@ -51,4 +54,4 @@ def align_depth_scale(source: torch.Tensor, target: torch.Tensor, mask: torch.Te
             residual = (y - scale[:, None] * x).abs()
             weight = torch.where(valid, 1 / torch.maximum(residual, floor), zero)
             scale = weighted_ls(weight)
-    return torch.where(has, scale, torch.ones_like(scale))
+    return torch.where(has, scale, torch.full_like(scale, empty))

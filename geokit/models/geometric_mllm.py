@@ -198,9 +198,13 @@ class GeometricMLLM(BaseModel):
                                      f'{tuple(targets.depth.shape)} differ; give both the same image_size/mode.')
                 source = targets.depth.float()
                 valid = (source > 0) & (metric > 0)
-                scale = align_depth_scale(source.flatten(1), metric.flatten(1), valid.flatten(1), robust=True)
+                scale = align_depth_scale(source.flatten(1), metric.flatten(1), valid.flatten(1), robust=True,
+                                          empty=float('nan'))
                 targets = dataclasses.replace(targets, metric_scale=scale)
-        return targets.detach()
+        names = [m.get('video') or m.get('id') for m in data_samples['meta']]
+        targets = targets.detach().masked_invalid(names)
+        targets.check_finite(names, consumer=type(self).__name__)
+        return targets
 
     def _run(self, inputs: dict, data_samples: dict, with_taps: bool = True) -> tuple[torch.Tensor, Taps]:
         """Vision (+ fusion) and the LLM with the objectives' layers tapped; returns final states and taps."""
@@ -254,7 +258,13 @@ class GeometricMLLM(BaseModel):
         losses = {'loss_lm': self.lm_loss_weight * F.cross_entropy(logits, labels[:, 1:][valid])
                   if logits.numel() else hidden.sum() * 0}
         for name, (preds, ctx) in self._head_predictions(taps, self._num_frames(data_samples), targets).items():
-            out = self.losses[name](**self.heads[name].loss_inputs(preds, targets, ctx))
+            loss_inputs = self.heads[name].loss_inputs(preds, targets, ctx)
+            if targets.sample_valid is not None and not bool(targets.sample_valid.all()):
+                if not bool(targets.sample_valid.any()):  # nothing valid: a zero loss that keeps the graph
+                    losses[f'loss_{name}'] = sum(p.sum() for p in preds.values()) * 0
+                    continue
+                loss_inputs = _select_samples(loss_inputs, targets.sample_valid)
+            out = self.losses[name](**loss_inputs)
             losses[f'loss_{name}'] = out['loss']
             losses.update({f'{name}/{key}': value for key, value in out.items() if key != 'loss'})
         return losses
@@ -307,3 +317,12 @@ class GeometricMLLM(BaseModel):
         for output, sample_geometry in zip(outputs, geometry or []):
             output['geometry_pred'] = sample_geometry
         return outputs
+
+
+def _select_samples(value: Any, keep: torch.Tensor) -> Any:
+    """The samples ``keep`` ``(B,)`` of every tensor (leading dim ``B``) in a head's loss inputs."""
+    if isinstance(value, torch.Tensor) and value.dim() and value.shape[0] == keep.shape[0]:
+        return value[keep.to(value.device)]
+    if isinstance(value, dict):
+        return {key: _select_samples(item, keep) for key, item in value.items()}
+    return value

@@ -7,6 +7,7 @@ import os.path as osp
 import torch
 from safetensors import safe_open
 
+from geokit.errors import InputFileNotFoundError, reading
 from geokit.geometry.pose_encoding import pose_encoding_to_extrinsics_intrinsics
 
 GEOMETRY_FILE = 'geometry.safetensors'
@@ -26,13 +27,14 @@ def load_geometry(path: str, intrinsics_fallback: torch.Tensor | None = None) ->
     Returns:
         dict with at least ``depth``, ``extrinsics``, ``intrinsics`` (float32).
     Raises:
-        FileNotFoundError / KeyError: naming the file and what is missing.
+        InputFileError: a missing (also a ``FileNotFoundError``), truncated or corrupt file, naming it.
+        KeyError: naming the file and the entries it lacks.
     """
     file = osp.join(path, GEOMETRY_FILE) if osp.isdir(path) else path
+    fix = f'pass a .safetensors geometry or prediction file, or a SynthVSI scene directory with {GEOMETRY_FILE}'
     if not osp.isfile(file):
-        raise FileNotFoundError(f'No geometry file at {file} (expected a .safetensors file or a SynthVSI scene '
-                                f'directory with {GEOMETRY_FILE}).')
-    with safe_open(file, framework='pt') as handle:
+        raise InputFileNotFoundError(file, 'no geometry file here', fix)
+    with reading(file, 'geometry file', fix), safe_open(file, framework='pt') as handle:
         metadata = handle.metadata() or {}
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     tensors = {key: value.float() if value.is_floating_point() else value for key, value in tensors.items()}

@@ -91,8 +91,8 @@ def test_corrupt_video_raises_naming_the_file_or_is_skipped(tiny_synthvsi, tmp_p
     cfg = dict(type='VSIBenchDataset', data_root=str(root), ann_file='bench.jsonl', load_geometry=False)
     with pytest.raises(VideoReadError) as error:
         DATASETS.build(cfg)[0]
-    assert str(bad) in str(error.value) and 'skip_bad_videos=True' in str(error.value)
-    skipping = DATASETS.build(dict(cfg, skip_bad_videos=True))
+    assert str(bad) in str(error.value) and 'skip_bad_inputs=True' in str(error.value)
+    skipping = DATASETS.build(dict(cfg, skip_bad_inputs=True))
     assert skipping[0]['meta']['id'] == 1
 
 

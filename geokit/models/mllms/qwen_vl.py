@@ -9,6 +9,7 @@ Paths: ``path`` is a local Hugging Face checkpoint directory (``config.json`` + 
 """
 from __future__ import annotations
 
+import os
 import os.path as osp
 import re
 from typing import Any
@@ -28,6 +29,9 @@ from geokit.registry import MLLMS
 ASSET_PREFIX = 'geokit://'
 ASSET_ROOT = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'assets')
 
+#: files of which a Hugging Face checkpoint / processor folder has at least one
+HF_CHECKPOINT_FILES = ('config.json', 'preprocessor_config.json', 'processor_config.json', 'tokenizer_config.json')
+
 #: Names of the geometry tokens GeoVR adds to the tokenizer.
 DEFAULT_GEOMETRY_TOKENS = {'camera': '<|geo_camera|>', 'scale': '<|geo_scale|>'}
 
@@ -40,9 +44,13 @@ def resolve_path(path: str, key: str = 'model.backbone.path') -> str:
     """
     resolved = osp.join(ASSET_ROOT, path[len(ASSET_PREFIX):]) if path.startswith(ASSET_PREFIX) else \
         osp.expanduser(path)
-    if not osp.exists(resolved):
+    relative = '' if osp.isabs(resolved) else f' (a relative path, taken from the current directory {os.getcwd()})'
+    empty = osp.isdir(resolved) and not any(osp.isfile(osp.join(resolved, name)) for name in HF_CHECKPOINT_FILES)
+    if not osp.exists(resolved) or empty:
+        state = 'is a folder without a Hugging Face checkpoint in it (no config.json or processor files)' if empty \
+            else 'does not exist'
         raise FileNotFoundError(
-            f'{key}={path!r} does not exist ({resolved}). geokit never downloads weights: set `{key}` to a local '
+            f'{key}={path!r} {state} ({resolved}){relative}. geokit never downloads weights: set `{key}` to a local '
             f'Hugging Face checkpoint directory (config.json, *.safetensors and the processor files, e.g. from '
             f'`huggingface-cli download Qwen/Qwen3-VL-2B-Instruct --local-dir DIR` on a machine with internet), '
             f"or to 'geokit://mllms/tiny-qwen3vl' for the embedded tiny model.")

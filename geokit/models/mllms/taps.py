@@ -56,6 +56,10 @@ class TapRequest:
                 raise ValueError(f'{key}: teacher_layers={teacher_layers} needs teacher_num_layers (the depth of the '
                                  f'teacher, e.g. 24 for VGGT-1B) to map them onto LLM layers.')
             num = cfg.pop('teacher_num_layers')
+            outside = [i for i in teacher_layers if not 0 <= int(i) < num]
+            if outside:
+                raise ValueError(f'{key}: teacher_layers {outside} are outside 0..{num - 1} (teacher_num_layers={num}: '
+                                 f'the teacher has {num} layers, 0-based). Use layers the teacher has.')
             layers = tuple(teacher_to_llm_layer(i, num, llm_num_layers) for i in teacher_layers)
             teacher_layers = tuple(int(i) for i in teacher_layers)
             cfg.pop('layers', None)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from geokit.errors import reading
 from geokit.registry import TEACHERS
 from geokit.structures import TeacherTargets
 
@@ -112,8 +113,9 @@ def write_cache_info(out_dir: str | Path, info: dict) -> None:
 
 
 def read_shard(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Tensors and decoded metadata of a shard."""
-    with safe_open(str(path), framework='pt') as handle:
+    """Tensors and decoded metadata of a shard (a truncated or corrupt one raises InputFileError naming it)."""
+    fix = 're-run tools/cache_teacher.py for this dataset (it rewrites the cache), or delete the shard and re-run it'
+    with reading(path, 'teacher-cache shard', fix), safe_open(str(path), framework='pt') as handle:
         metadata = {key: json.loads(value) for key, value in (handle.metadata() or {}).items()}
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     return tensors, metadata

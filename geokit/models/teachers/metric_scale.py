@@ -68,7 +68,8 @@ class MetricScaleTeacher(BaseTeacher):
     The metric network sees exactly the geometry teacher's images (its ``view``), so both depth maps share a pixel
     grid; ``metric_scale`` (metres per teacher unit, ``(B,)``) is the robust per-video scale
     :func:`geokit.geometry.align_depth_scale` of the teacher's depth onto the metric depth over all frames.
-    A geometry teacher that already knows the scale (the oracle) keeps its exact value.
+    A geometry teacher that already knows the scale (the oracle) keeps its exact value. A video without a pixel that
+    is valid in both depth maps gets no scale and is excluded from the objectives (``sample_valid``).
 
     Args:
         geometry: config of the geometry teacher, e.g. ``dict(type='VGGTTeacher', ...)``.
@@ -99,5 +100,7 @@ class MetricScaleTeacher(BaseTeacher):
         metric = torch.cat([self.metric_depth(chunk) for chunk in images.split(self.frames_chunk_size)])
         metric = metric.reshape(targets.depth.shape)
         valid = self.geometry.view.valid_mask(*frames.shape[2:4]).to(device).expand_as(metric)
-        scale = align_depth_scale(targets.depth.flatten(1), metric.flatten(1), valid.flatten(1), robust=True)
-        return dataclasses.replace(targets, metric_scale=scale)
+        scale = align_depth_scale(targets.depth.flatten(1), metric.flatten(1), valid.flatten(1), robust=True,
+                                  empty=float('nan'))
+        names = [m.get('video') or m.get('id') for m in meta] if meta else None
+        return dataclasses.replace(targets, metric_scale=scale).masked_invalid(names)

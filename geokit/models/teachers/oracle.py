@@ -24,21 +24,27 @@ def normalize_scene_scale(extrinsics: torch.Tensor, depth: torch.Tensor, intrins
 
     Args:
         extrinsics: ``(B, T, 3, 4)`` camera-from-world, any world frame, metres.
-        depth: ``(B, T, H, W)`` metres, 0 = invalid.
+        depth: ``(B, T, H, W)`` metres; 0 and non-finite values are invalid.
         intrinsics: ``(B, T, 3, 3)`` pixels of the depth maps.
     Returns:
         ``extrinsics (B, T, 3, 4)`` first-frame-relative with translations in scene units, ``depth (B, T, H, W)`` and
-        ``points (B, T, H, W, 3)`` (first-camera frame) in scene units, and ``scale (B,)`` in metres per scene unit.
+        ``points (B, T, H, W, 3)`` (first-camera frame) in scene units, and ``scale (B,)`` in metres per scene unit;
+        invalid pixels have depth 0 and points 0. A video without any valid pixel has no scene scale: its scale is
+        NaN and its geometry is left unscaled (:meth:`TeacherTargets.masked_invalid` then excludes it).
     """
     relative = normalize_to_first_frame(extrinsics.float())
+    depth = torch.where(torch.isfinite(depth), depth.float(), torch.zeros((), device=depth.device))
     valid = depth > 0
     points = depth_to_world_points(depth.float(), relative, intrinsics.float())
     distance = (points.norm(dim=-1) * valid).sum(dim=(1, 2, 3))
+    has_valid = valid.flatten(1).any(1)
     scale = (distance / (valid.sum(dim=(1, 2, 3)) + 1e-3)).clamp(min_scale, max_scale)
+    scale = torch.where(has_valid, scale, torch.ones_like(scale))
     relative = torch.cat([relative[..., :3], relative[..., 3:] / scale[:, None, None, None]], dim=-1)
     inv = 1.0 / scale
     points = torch.where(valid[..., None], points * inv[:, None, None, None, None], torch.zeros_like(points))
-    return relative, depth.float() * inv[:, None, None, None], points, scale
+    scale = torch.where(has_valid, scale, torch.full_like(scale, float('nan')))
+    return relative, depth * inv[:, None, None, None], points, scale
 
 
 @TEACHERS.register_module()
@@ -48,7 +54,8 @@ class OracleTeacher(BaseTeacher):
     The ground truth (``geometry`` of the samples) is warped to the teacher's pixel grid with the same
     :class:`~geokit.models.teachers.preprocess.TeacherView` a VGGT teacher uses (so oracle and VGGT targets are
     interchangeable), then normalised with :func:`normalize_scene_scale`. ``metric_scale`` is metres per teacher
-    unit. ``depth_conf``/``points_conf`` are 1 on valid pixels and 0 where the ground truth has no depth (depth 0).
+    unit. ``depth_conf``/``points_conf`` are 1 on valid pixels and 0 where the ground truth has no depth (depth 0,
+    NaN or inf); a video without any valid pixel is excluded from the objectives (``sample_valid``).
 
     Args:
         image_size, patch_size, mode: the teacher view (match the VGGT teacher it stands in for).
@@ -63,9 +70,13 @@ class OracleTeacher(BaseTeacher):
                 geometry: Sequence[dict | None]) -> TeacherTargets:
         frames = stack_frames(frames)
         if geometry is None or len(geometry) != frames.shape[0] or any(g is None for g in geometry):
-            ids = [m.get('id') for m in meta or []]
-            raise ValueError(f'OracleTeacher needs ground-truth geometry for every sample (samples {ids}); use a '
-                             f'dataset that provides `geometry` (e.g. SynthVSI) or configure a VGGTTeacher.')
+            missing = [m.get('video') or m.get('id') for m, g in zip(meta or [], geometry or []) if g is None] \
+                or [m.get('id') for m in meta or []]
+            raise ValueError(f'OracleTeacher needs ground-truth geometry for every sample, and {missing} have none. '
+                             f'The dataset reads it from the annotation row\'s `geometry` file, else from '
+                             f'geometry.safetensors next to the video, and only with `load_geometry=True`: set '
+                             f'`load_geometry=True` in this dataloader\'s dataset, put the geometry file there, or '
+                             f'use a teacher that needs no ground truth (VGGTTeacher, CachedTeacher).')
         height, width = frames.shape[2:4]
         depth = torch.stack([torch.as_tensor(g['depth']) for g in geometry]).float()
         extrinsics = torch.stack([torch.as_tensor(g['extrinsics']) for g in geometry]).float()
@@ -74,7 +85,7 @@ class OracleTeacher(BaseTeacher):
             raise ValueError(f'geometry does not match the frames: frames {tuple(frames.shape)}, depth '
                              f'{tuple(depth.shape)}, extrinsics {tuple(extrinsics.shape)}.')
         depth_hw = tuple(depth.shape[-2:])
-        depth = self.view.depth(depth)
+        depth = self.view.depth(torch.where(torch.isfinite(depth), depth, torch.zeros(())))
         intrinsics = self.view.intrinsics(intrinsics, depth_hw)
         if depth_hw != (height, width):
             raise ValueError(f'ground-truth depth {depth_hw} and frames {(height, width)} differ in size; the '
@@ -83,5 +94,6 @@ class OracleTeacher(BaseTeacher):
         image_hw = tuple(depth.shape[-2:])
         valid = (depth > 0).float()
         pose_enc = extrinsics_intrinsics_to_pose_encoding(relative, intrinsics, image_hw)
-        return TeacherTargets(pose_enc=pose_enc, depth=depth, depth_conf=valid, points=points, points_conf=valid,
-                              metric_scale=scale, image_hw=image_hw)
+        targets = TeacherTargets(pose_enc=pose_enc, depth=depth, depth_conf=valid, points=points, points_conf=valid,
+                                 metric_scale=scale, image_hw=image_hw)
+        return targets.masked_invalid([m.get('video') or m.get('id') for m in meta] if meta else None)

@@ -9,12 +9,18 @@ from mmengine.logging import print_log
 from safetensors import safe_open
 from torch import nn
 
+from geokit.errors import reading
+
 #: Checkpoint parts that geokit deliberately does not build: VGGT's point-tracking head.
 UNBUILT_HEAD_PREFIXES = ('track_head.',)
 
 
 class CheckpointMismatchError(RuntimeError):
     """The checkpoint's parameter names or shapes do not match the configured network."""
+
+
+#: what to do about a VGGT checkpoint that cannot be read
+VGGT_FIX = 're-copy model.safetensors (e.g. of facebook/VGGT-1B) or point `load_from` at a complete copy'
 
 
 def resolve_checkpoint(path: str | Path, config_key: str = 'load_from') -> Path:
@@ -31,7 +37,7 @@ def resolve_checkpoint(path: str | Path, config_key: str = 'load_from') -> Path:
 
 def checkpoint_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
     """Parameter name -> shape of a safetensors file, read from its header only."""
-    with safe_open(str(path), framework='pt') as handle:
+    with reading(path, 'VGGT checkpoint', VGGT_FIX), safe_open(str(path), framework='pt') as handle:
         return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
 
 
@@ -87,7 +93,7 @@ def load_vggt_weights(model: nn.Module, path: str | Path, prefix: str = '',
     expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
     check_strict_match(expected, found, str(path))
     state = {}
-    with safe_open(str(path), framework='pt') as handle:
+    with reading(path, 'VGGT checkpoint', VGGT_FIX), safe_open(str(path), framework='pt') as handle:
         for key, reference in model.state_dict().items():
             state[key] = handle.get_tensor(prefix + key).to(dtype=reference.dtype)
     model.load_state_dict(state, strict=True)
