@@ -23,6 +23,10 @@ EXTRAS_REQUIRE = {
     'peft': ['peft'],
     'deepspeed': ['deepspeed'],
     'dev': ['pytest', 'pytest-xdist', 'hypothesis', 'ruff', 'peft', 'triton'],
+    # lmms-eval model plugin + local tasks (geokit/integrations); heavy (~1 GB, pins av<16), so not in `dev`
+    # lmms-eval 0.7.3 imports filelock._api (gone in filelock 4); its Qwen-VL classes read videos with decord
+    'eval': ['lmms-eval>=0.7.3', 'filelock<4', 'decord'],
+    'logging': ['tensorboard', 'wandb'],  # the visualizer's tensorboard / wandb switches (default_runtime.py)
 }
 
 setup(
@@ -34,7 +38,9 @@ setup(
     python_requires='>=3.10',
     packages=find_packages(include=['geokit', 'geokit.*']),
     include_package_data=True,
-    package_data={'geokit': ['assets/**/*']},
+    package_data={'geokit': ['assets/**/*', 'integrations/lmms_eval_tasks/**/*']},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
+    # lmms-eval finds the `geokit` model through this group (python -m lmms_eval --model geokit ...)
+    entry_points={'lmms_eval.models': ['geokit = geokit.integrations.lmms_eval:manifest']},
 )

@@ -18,11 +18,10 @@ import os
 import os.path as osp
 
 import torch
-import torch.nn.functional as F
 from mmengine.logging import print_log
 
 from geokit.datasets.video_io import probe_video, read_video_frames
-from geokit.visualization import build_scene_geometry, load_geometry, render_panels, write_ply
+from geokit.visualization import build_scene_geometry, load_geometry, render_panels, resize_frames, write_ply
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,14 +49,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _slice(text: str) -> slice:
     parts = [int(p) if p else None for p in text.split(':')]
     return slice(*parts)
-
-
-def _resize_frames(frames: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-    """``(T, H, W, 3)`` uint8 -> ``(T, h, w, 3)`` uint8 (bilinear)."""
-    if tuple(frames.shape[1:3]) == tuple(hw):
-        return frames
-    resized = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=hw, mode='bilinear', align_corners=False)
-    return resized.round().clamp(0, 255).byte().permute(0, 2, 3, 1)
 
 
 def _scaled(geometry: dict, mode: str) -> dict:
@@ -100,7 +91,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     for title, geometry in (('teacher', teacher), ('prediction', pred)):
         if geometry is not None:
             geometry = _scaled(geometry, args.scale)
-            colors = _resize_frames(frames, tuple(geometry['depth'].shape[-2:])) \
+            colors = resize_frames(frames, tuple(geometry['depth'].shape[-2:])) \
                 if frames is not None and frames.shape[0] == geometry['depth'].shape[0] else None
             panels.append((title, geometry, colors))
     scenes = [build_scene_geometry(g['depth'], g['extrinsics'], g['intrinsics'], colors, title=title,

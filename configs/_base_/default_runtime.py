@@ -17,6 +17,10 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),  # tools/train.py switches to gloo on machines without CUDA
 )
+# Logging backends on top of the local one (<work_dir>/<timestamp>/vis_data/scalars.json): 'auto' = on when the
+# package is installed; True = on (fails naming the package when it is missing); False = off; a dict = on with these
+# backend arguments, e.g. wandb=dict(init_kwargs=dict(project='geovr', mode='offline')).
+visualizer = dict(type='GeoKitVisualizer', tensorboard='auto', wandb=False)
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=False)
 log_level = 'INFO'
 load_from = None

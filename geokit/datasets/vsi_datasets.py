@@ -27,6 +27,7 @@ from geokit.registry import DATASETS, FRAME_SAMPLERS
 
 from .geometry_io import GEOMETRY_FIX, read_geometry_file
 from .prompts import build_vsibench_prompt
+from .published import normalize_training_row, read_annotation_rows
 from .synthvsi.generate import ensure_synthvsi
 from .video_io import VideoReadError, probe_video, read_video_frames  # noqa: F401 (VideoReadError re-exported)
 
@@ -69,6 +70,7 @@ class _VideoQADataset(BaseDataset):
         self.skip_bad_inputs = skip_bad_inputs
         self.question_types = set(question_types) if question_types else None
         super().__init__(ann_file=ann_file, data_root=data_root, **kwargs)
+        self._metainfo.setdefault('data_root', self.data_root)  # metrics resolve their side files against it
 
     # ------------------------------------------------------------------ loading
     def _resolve(self, relative: str) -> str:
@@ -85,31 +87,33 @@ class _VideoQADataset(BaseDataset):
             raise InputFileNotFoundError(path, 'annotation file does not exist',
                                          'set `ann_file` / `data_root` in the dataset config (or '
                                          '`generate_if_missing=dict(...)` for SynthVSI)')
-        rows = []
-        with path.open(encoding='utf-8') as handle:
-            for line_number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as error:
-                        raise InputFileError(path, f'not valid JSON ({error})', 'repair or remove this line',
-                                             line=line_number) from error
-                    missing = [key for key in self.required_fields
-                               if not isinstance(row, dict) or row.get(key) is None]
-                    if missing:
-                        has = sorted(row) if isinstance(row, dict) else repr(row)[:80]
-                        raise InputFileError(
-                            path, f'annotation row lacks {missing} (it has {has})',
-                            f'add the fields; {type(self).__name__} rows need {list(self.required_fields)}',
-                            line=line_number)
-                    rows.append((line_number, row))
-        return rows
+        if path.suffix.lower() in ('.parquet', '.json'):   # the published layouts (geokit.datasets.published)
+            numbered = list(enumerate(read_annotation_rows(path), 1))
+        else:
+            numbered = []
+            with path.open(encoding='utf-8') as handle:
+                for line_number, line in enumerate(handle, 1):
+                    if line.strip():
+                        try:
+                            numbered.append((line_number, json.loads(line)))
+                        except json.JSONDecodeError as error:
+                            raise InputFileError(path, f'not valid JSON ({error})', 'repair or remove this line',
+                                                 line=line_number) from error
+        for line_number, row in numbered:
+            missing = [key for key in self.required_fields if not isinstance(row, dict) or row.get(key) is None]
+            if missing:
+                has = sorted(row) if isinstance(row, dict) else repr(row)[:80]
+                raise InputFileError(
+                    path, f'annotation row lacks {missing} (it has {has})',
+                    f'add the fields; {type(self).__name__} rows need {list(self.required_fields)}',
+                    line=line_number)
+        return numbered
 
     def _to_info(self, row: dict) -> dict:
         raise NotImplementedError
 
     def load_data_list(self) -> list[dict]:
-        infos = []
+        infos, left_out = [], 0
         for line_number, row in self._read_jsonl():
             try:
                 info = self._to_info(row)
@@ -123,6 +127,9 @@ class _VideoQADataset(BaseDataset):
                 raise InputFileError(self.ann_file, f'cannot use this annotation row ({type(error).__name__}: '
                                                     f'{error})', f'fix the row to the {type(self).__name__} format',
                                      line=line_number) from error
+            if info is None:   # an image-only training row
+                left_out += 1
+                continue
             if self.question_types is not None and info['meta']['question_type'] not in self.question_types:
                 continue
             if self.skip_bad_inputs and not Path(info['video_path']).is_file():
@@ -130,6 +137,9 @@ class _VideoQADataset(BaseDataset):
                           f'(skip_bad_inputs=True).', logger='current', level=30)
                 continue
             infos.append(info)
+        if left_out:
+            print_log(f'{self.ann_file}: left out {left_out} image-only rows (geokit reads videos).',
+                      logger='current', level=30)
         return infos
 
     def _video_info(self, row: dict) -> tuple[str, str | None]:
@@ -202,12 +212,21 @@ class VSI590KDataset(_VideoQADataset):
     """VSI-590K style training JSONL: ``{video, conversations: [{from: human, value}, {from: gpt, value}], ...}``.
 
     Optional fields (``id``, ``dataset``, ``scene_name``, ``question_type``, ``options``) are passed into ``meta``;
-    ``ground_truth`` is the last gpt turn.
+    ``ground_truth`` is the last gpt turn. The published VSI-590K and Spatial-MLLM files are read as distributed
+    (:func:`~geokit.datasets.published.normalize_training_row`); their image-only rows are left out.
     """
 
-    required_fields = ('video', 'conversations')
+    #: checked after normalize_training_row (published rows may say `conversation`; image-only rows have no video)
+    required_fields = ()
 
-    def _to_info(self, row: dict) -> dict:
+    def _to_info(self, row: dict) -> dict | None:
+        if 'conversations' in row or 'conversation' in row:
+            row = normalize_training_row(row)
+            if row is None:   # an image-only row
+                return None
+        if 'conversations' not in row or not row.get('video'):
+            raise ValueError(f'VSI-590K rows need `video` and `conversations`; got keys {sorted(row)}. For VSI-Bench '
+                             f'style rows use VSIBenchDataset.')
         video_path, geometry_path = self._video_info(row)
         gpt = [turn['value'] for turn in row['conversations'] if turn['from'] == 'gpt']
         meta = dict(id=row.get('id'), dataset=row.get('dataset'), scene_name=row.get('scene_name'),

@@ -1,6 +1,16 @@
-"""VSI-Bench scoring, following the official rules of thinking-in-space / lmms-eval ``vsibench/utils.py``.
+"""VSI-Bench scoring by named rules: the 2024 official rules (default) and lmms-eval's current numeric parsing.
 
-Per sample:
+Scoring modes (:data:`SCORING_MODES`; every result file names the mode that scored it):
+
+* ``'official-2024'`` (default) -- the rules of the VSI-Bench release (thinking-in-space, lmms-eval
+  ``vsibench/utils.py`` up to mid-2026), described below;
+* ``'lmms-eval'`` -- lmms-eval's current ``vsibench`` task: the same, except that a numerical answer is the first
+  number *anywhere* in the generated text, digits or English number words (:func:`extract_number`; ``"There are
+  three chairs"`` -> 3, ``"about 2.5 m"`` -> 2.5), where the 2024 rules read only the first token.
+
+A further mode is one :func:`register_scoring_mode` call.
+
+Per sample (``'official-2024'``):
   * the answer is the first token of the generated text split on single spaces, with trailing ``'.'`` stripped
     (:func:`fuzzy_matching`; ``"B. chair"`` -> ``"B"``);
   * multiple-choice questions score 1 for a case-insensitive exact match of that token with the ground-truth letter
@@ -15,8 +25,10 @@ easy / medium / hard accuracies; ``overall`` is the mean of the eight task score
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -89,27 +101,142 @@ def task_of(question_type: str) -> str:
     return 'object_rel_direction' if question_type in DIRECTION_QUESTION_TYPES else question_type
 
 
-def score_prediction(prediction: str, ground_truth: str | float, question_type: str) -> float:
-    """Score one generated answer by the official rules (see the module docstring).
+_NUMBER_WORDS: dict[str, int] = {
+    word: value for value, word in enumerate(
+        'zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen '
+        'seventeen eighteen nineteen twenty'.split())}
+_NUMBER_WORDS.update(thirty=30, forty=40, fifty=50, sixty=60, seventy=70, eighty=80, ninety=90, hundred=100,
+                     thousand=1000)
+_DIGITS = re.compile(r'-?\d+(?:\.\d+)?')
+_WORD = re.compile(r'[a-z]+')
+
+
+def _number_words_value(words: list[str]) -> float:
+    """Value of a run of English number words (``['three', 'hundred', 'twenty', 'one']`` -> 321)."""
+    total, current = 0, 0
+    for word in words:
+        value = _NUMBER_WORDS[word]
+        if value == 100:
+            current = max(current, 1) * 100
+        elif value == 1000:
+            total, current = total + max(current, 1) * 1000, 0
+        else:
+            current += value
+    return float(total + current)
+
+
+def extract_number(text: object) -> float | None:
+    """The first number in ``text``: a decimal (``-?digits[.digits]``) or a run of English number words.
+
+    lmms-eval's current ``vsibench`` numeric parsing: whichever of the first decimal and the first number-word run
+    starts earlier wins (``"one chair, room 2"`` -> 1.0); a word run continues over ``and`` (``"three hundred and
+    five"`` -> 305.0) and hyphens (``"twenty-one"`` -> 21.0). ``None`` when the text holds no number.
+    """
+    if text is None:
+        return None
+    lowered = str(text).strip().lower()
+    digits = _DIGITS.search(lowered)
+    run: list[str] = []
+    run_start = None
+    for match in _WORD.finditer(lowered):
+        word = match.group(0)
+        if run_start is None:
+            if word in _NUMBER_WORDS:
+                run_start = match.start()
+                run.append(word)
+        elif word in _NUMBER_WORDS:
+            run.append(word)
+        elif word != 'and':
+            break
+    if digits is not None and (run_start is None or digits.start() < run_start):
+        return float(digits.group(0))
+    return _number_words_value(run) if run else None
+
+
+@dataclass(frozen=True)
+class ScoringMode:
+    """How a generated text becomes an answer before it is scored.
+
+    Attributes:
+        name: the name result files record (``scoring_mode``).
+        description: one line for summaries and docs.
+        choice: generated text -> the option token compared with the ground-truth letter.
+        number: generated text -> the number compared with the ground truth (``None``: not a number, scores 0).
+    """
+
+    name: str
+    description: str
+    choice: Callable[[str], str]
+    number: Callable[[str], float | None]
+
+
+#: Scoring modes by name; ``DEFAULT_SCORING_MODE`` is the 2024 official rules.
+SCORING_MODES: dict[str, ScoringMode] = {}
+DEFAULT_SCORING_MODE = 'official-2024'
+
+
+def register_scoring_mode(mode: ScoringMode, force: bool = False) -> ScoringMode:
+    """Add a scoring mode under ``mode.name`` (``force`` replaces an existing one)."""
+    if mode.name in SCORING_MODES and not force:
+        raise KeyError(f'Scoring mode {mode.name!r} is already registered; pass force=True to replace it.')
+    SCORING_MODES[mode.name] = mode
+    return mode
+
+
+def get_scoring_mode(mode: str | ScoringMode) -> ScoringMode:
+    """The :class:`ScoringMode` named ``mode`` (or ``mode`` itself).
+
+    Raises:
+        KeyError: an unknown name, listing the registered ones.
+    """
+    if isinstance(mode, ScoringMode):
+        return mode
+    if mode not in SCORING_MODES:
+        raise KeyError(f'Unknown VSI-Bench scoring mode {mode!r}; registered: {sorted(SCORING_MODES)} '
+                       f'(geokit.evaluation.vsibench.register_scoring_mode adds one).')
+    return SCORING_MODES[mode]
+
+
+register_scoring_mode(ScoringMode(
+    'official-2024', 'VSI-Bench 2024 official rules: first space-separated token (trailing dots stripped); '
+    'numbers by float() of that token', choice=fuzzy_matching, number=lambda text: to_float(fuzzy_matching(text))))
+register_scoring_mode(ScoringMode(
+    'lmms-eval', "lmms-eval's current vsibench parsing: option = first token; number = first number anywhere in "
+    'the text (digits or English number words)', choice=fuzzy_matching, number=extract_number))
+
+
+def parsed_answer(prediction: str, question_type: str, mode: str | ScoringMode = DEFAULT_SCORING_MODE) -> str:
+    """The answer ``mode`` reads from ``prediction``, as text: the option token, or the number (``'%g'``); for a
+    numerical question without a readable number, the option token (what was read instead)."""
+    scoring = get_scoring_mode(mode)
+    value = None if metric_name(question_type) == ACCURACY_METRIC else scoring.number(prediction)
+    return scoring.choice(prediction) if value is None else f'{value:g}'
+
+
+def score_prediction(prediction: str, ground_truth: str | float, question_type: str,
+                     mode: str | ScoringMode = DEFAULT_SCORING_MODE) -> float:
+    """Score one generated answer by the rules of ``mode`` (see the module docstring).
 
     Args:
         prediction: the model's generated text.
         ground_truth: the option letter (multiple choice) or the number (numerical questions).
         question_type: one of :data:`MCA_QUESTION_TYPES` or :data:`NA_QUESTION_TYPES`.
+        mode: a :data:`SCORING_MODES` name (default: the 2024 official rules).
     Returns:
         Accuracy in {0, 1} or mean relative accuracy in [0, 1].
     Raises:
         ValueError: unknown question type, or a numerical ground truth that is not a positive number (the relative
             error divides by it).
+        KeyError: unknown scoring mode.
     """
-    answer = fuzzy_matching(prediction)
+    scoring = get_scoring_mode(mode)
     if metric_name(question_type) == ACCURACY_METRIC:
-        return exact_match(answer, str(ground_truth))
+        return exact_match(scoring.choice(prediction), str(ground_truth))
     target = to_float(ground_truth)
     if target is None or not math.isfinite(target) or target <= 0:
         raise ValueError(f'Numerical question ({question_type}) has ground truth {ground_truth!r}; VSI-Bench scores '
                          f'|pred - gt| / gt, which needs a positive number. Fix the dataset entry.')
-    value = to_float(answer)
+    value = scoring.number(prediction)
     if value is None:
         return 0.0
     return mean_relative_accuracy(value, target)
@@ -145,16 +272,41 @@ def aggregate_scores(records: Iterable[Mapping]) -> dict:
                 counts=dict(sorted(counts.items())), missing_tasks=[task for task in TASKS if task not in tasks])
 
 
-def format_markdown_table(summary: Mapping, title: str | None = None) -> str:
-    """The per-task table of :func:`aggregate_scores` as markdown (scores in percent, one decimal)."""
-    header = ['Overall'] + [TASK_TITLES[task] for task in TASKS]
+def _cells(summary: Mapping) -> list[str]:
     values = [summary['overall']] + [summary['tasks'].get(task) for task in TASKS]
-    cells = ['-' if value is None else f'{100 * value:.1f}' for value in values]
+    return ['-' if value is None else f'{100 * value:.1f}' for value in values]
+
+
+def format_markdown_table(summary: Mapping, title: str | None = None) -> str:
+    """The per-task table of :func:`aggregate_scores` as markdown (scores in percent, one decimal).
+
+    A summary with a ``prior`` (the answer-prior baseline, see :class:`VSIBenchMetric`) gets a second row with the
+    prior's scores, and its per-question-type table shows the prior's answer and the number of distinct answers of
+    the model (``distinct_answers``) beside each score; a ``scoring_mode`` / ``subset`` is named under the title.
+    """
+    header = ['Overall'] + [TASK_TITLES[task] for task in TASKS]
     lines = [] if title is None else [f'### {title}', '']
-    lines += ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header), '| ' + ' | '.join(cells) + ' |']
+    if summary.get('scoring_mode'):
+        lines += [f'Scoring: `{summary["scoring_mode"]}`; subset: `{summary.get("subset", "full")}`.', '']
+    prior = summary.get('prior')
+    if prior is None:
+        lines += ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header),
+                  '| ' + ' | '.join(_cells(summary)) + ' |']
+    else:
+        lines += ['| Predictor | ' + ' | '.join(header) + ' |', '|' + '---|' * (len(header) + 1),
+                  '| model | ' + ' | '.join(_cells(summary)) + ' |',
+                  '| answer prior | ' + ' | '.join(_cells(prior)) + ' |']
     counts = summary.get('counts', {})
-    if counts:
+    if counts and prior is None:
         lines += ['', '| question_type | n | score |', '|---|---|---|']
         lines += [f'| {question_type} | {n} | {100 * summary["question_types"][question_type]:.1f} |'
+                  for question_type, n in counts.items()]
+    elif counts:
+        distinct = summary.get('distinct_answers', {})
+        lines += ['', '| question_type | n | score | distinct answers | prior answer | prior score |',
+                  '|---|---|---|---|---|---|']
+        lines += [f'| {question_type} | {n} | {100 * summary["question_types"][question_type]:.1f} | '
+                  f'{distinct.get(question_type, "-")} | {prior["answers"].get(question_type) or "-"} | '
+                  f'{100 * prior["question_types"].get(question_type, 0.0):.1f} |'
                   for question_type, n in counts.items()]
     return '\n'.join(lines) + '\n'

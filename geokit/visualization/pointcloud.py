@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from geokit.geometry.pose_encoding import closed_form_inverse_se3, compose_se3
 from geokit.geometry.projection import camera_to_world_points, depth_to_world_points
@@ -36,6 +37,14 @@ def depth_colormap(depth: torch.Tensor, valid: torch.Tensor | None = None) -> to
     low, high = torch.quantile(values.float(), 0.02), torch.quantile(values.float(), 0.98)
     normalised = ((depth - low) / (high - low).clamp(min=1e-6)).clamp(0, 1)
     return torch.as_tensor(colormaps['turbo'](normalised.numpy())[..., :3], dtype=torch.float32)
+
+
+def resize_frames(frames: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """``(T, H, W, 3)`` uint8 video frames -> ``(T, h, w, 3)`` uint8 (bilinear), e.g. to colour a depth map's pixels."""
+    if tuple(frames.shape[1:3]) == tuple(hw):
+        return frames
+    resized = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=hw, mode='bilinear', align_corners=False)
+    return resized.round().clamp(0, 255).byte().permute(0, 2, 3, 1)
 
 
 def first_frame_extrinsics(extrinsics: torch.Tensor) -> torch.Tensor:

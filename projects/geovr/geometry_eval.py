@@ -5,6 +5,6 @@ _base_ = ['./config.py']
 
 model = dict(predict_geometry=True, data_preprocessor=dict(geometry_tokens_in_predict=True))
 test_evaluator = [
-    dict(type='VSIBenchMetric'),
+    dict(type='VSIBenchMetric', prior_ann_file='train.jsonl'),
     dict(type='GeometryMetric', reference='ground_truth', depth_alignment='median'),
 ]

@@ -16,7 +16,8 @@ test_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='VSIBenchDataset', ann_file='test.jsonl', data_root=data_root, generate_if_missing=synthvsi,
                  frame_sampler=frame_sampler, load_geometry=True))
-test_evaluator = dict(type='VSIBenchMetric')
+# scored by the 2024 official rules, with the answer-prior baseline fitted on the training annotations beside it
+test_evaluator = dict(type='VSIBenchMetric', mode='official-2024', prior_ann_file='train.jsonl')
 test_cfg = dict(type='TestLoop')
 val_dataloader = test_dataloader
 val_evaluator = test_evaluator
