@@ -22,7 +22,7 @@ EXTRAS_REQUIRE = {
     'vis': ['open3d'],
     'peft': ['peft'],
     'deepspeed': ['deepspeed'],
-    'dev': ['pytest', 'pytest-xdist', 'hypothesis', 'ruff', 'peft', 'triton'],
+    'dev': ['pytest', 'pytest-xdist', 'hypothesis', 'ruff', 'peft', 'triton', 'trl>=1.0'],
 }
 
 setup(
