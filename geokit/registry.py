@@ -2,9 +2,9 @@
 
 The mmengine-managed kinds (models, datasets, transforms, metrics, hooks, ...) are children of mmengine's root
 registries, so the mmengine ``Runner`` finds geokit's classes when ``default_scope='geokit'``. The geokit-specific
-kinds (MLLM backbones, 3D teachers, heads, losses, connectors, frame samplers, GRPO rewards) are registries of their own in the
-same scope. Every registry has ``locations=`` so that building from a config imports the module that defines the
-class: a config never has to import geokit by hand.
+kinds (MLLM backbones, 3D teachers, heads, losses, connectors, frame samplers, GRPO rewards) are registries of
+their own in the same scope. Every registry has ``locations=`` so that building from a config imports the module
+that defines the class: a config never has to import geokit by hand.
 
 An unknown ``type=`` fails with a message that names the registry and lists what is registered in it (see
 :func:`build_from_cfg_listing` and :func:`check_config_types`).
