@@ -300,6 +300,15 @@ class GeometricMLLM(BaseModel):
         return [{key: value[index].float().cpu() for key, value in merged.items()} for index in range(batch)]
 
     @property
+    def multimodal_token_ids(self) -> list[int]:
+        """Placeholder tokens that only the processor may place (vision pads and delimiters, geometry tokens): a
+        sampled answer must not contain them, since the LLM forward would take them for vision inputs."""
+        config = self.backbone.config
+        names = ('image_token_id', 'video_token_id', 'vision_start_token_id', 'vision_end_token_id')
+        ids = {int(getattr(config, name)) for name in names if getattr(config, name, None) is not None}
+        return sorted(ids | set(self.backbone.geometry_token_ids.values()))
+
+    @property
     def end_of_turn_id(self) -> int:
         """Token id that ends an answer (``<|im_end|>``): generation stops there."""
         return int(self.backbone.processor.tokenizer.convert_tokens_to_ids('<|im_end|>'))
@@ -336,8 +345,8 @@ class GeometricMLLM(BaseModel):
         return generated[:, inputs['input_ids'].shape[1]:]
 
     def completion_logps(self, inputs: dict, data_samples: dict, completion_ids: torch.Tensor,
-                         completion_mask: torch.Tensor, temperature: float = 1.0, vision: Any = None
-                         ) -> torch.Tensor:
+                         completion_mask: torch.Tensor, temperature: float = 1.0, vision: Any = None,
+                         suppress_token_ids: Sequence[int] = ()) -> torch.Tensor:
         """Log-probabilities of given answers to given prompts, by the forward the SFT loss uses.
 
         The sequence is the prompt exactly as generation saw it (left-padded, with geometry tokens iff the prompt
@@ -350,6 +359,8 @@ class GeometricMLLM(BaseModel):
             temperature: the logits are divided by it (the sampling distribution of ``generate``).
             vision: :meth:`encode_vision`'s output for this batch if already computed (e.g. once per prompt and
                 repeated per completion with :func:`geokit.rl.rollout.repeat_vision_outputs`).
+            suppress_token_ids: tokens whose logits are set to ``-inf`` first, as ``generate(suppress_tokens=...)``
+                does, so the log-probs are those of the distribution that was sampled.
         Returns:
             ``(B, C)`` float32 ``log p(completion_t | prompt, completion_<t)``; entries where the mask is 0 are
             computed but meaningless.
@@ -364,9 +375,13 @@ class GeometricMLLM(BaseModel):
                                                                                      dtype=token_types.dtype)], 1)
         hidden, _ = self._run(full, data_samples, with_taps=False, vision=vision)
         states = hidden[:, prompt_len - 1:-1]                            # position t predicts token t + 1
+        suppress = list(suppress_token_ids)
         rows = []
         for row_states, row_ids in zip(states, completion_ids):          # one row at a time: (C, V) logits at most
-            logps = (self.backbone.lm_logits(row_states).float() / temperature).log_softmax(-1)
+            logits = self.backbone.lm_logits(row_states).float() / temperature
+            if suppress:
+                logits = logits.index_fill(-1, torch.tensor(suppress, device=logits.device), float('-inf'))
+            logps = logits.log_softmax(-1)
             rows.append(logps.gather(-1, row_ids[:, None]).squeeze(-1))
         return torch.stack(rows)
 

@@ -13,7 +13,8 @@ The state dict is the policy's own (same keys as ``GeometricMLLM``), so ``load_f
 
 1. the batch's prompts (the data preprocessor's *inference* layout: left-padded, no answer) are repeated ``G``
    times and ``G`` completions per prompt are sampled (no grad; seeded by ``(sampling_seed, rollout step,
-   rank)``, see :func:`geokit.rl.rollout.sampling_seed`);
+   rank)``, see :func:`geokit.rl.rollout.sampling_seed`; vision/geometry placeholder tokens are suppressed, and
+   the log-probs below use the same suppressed distribution);
 2. each completion is scored by the rewards (``REWARDS``); total = weighted sum; advantages are normalised within
    each group (:func:`geokit.rl.group_advantages`); optionally the groups whose rewards are all equal are dropped
    from the loss (``filter_zero_variance``, DAPO);
@@ -176,7 +177,7 @@ class GRPOGeometricMLLM(GeometricMLLM):
         """
         group_inputs, group_samples = repeat_batch(inputs, data_samples, self.grpo.group_size)
         seed = sampling_seed(self.grpo.sampling_seed, int(self.rollout_step), get_rank())
-        overrides = self.grpo.generation_overrides()
+        overrides = dict(self.grpo.generation_overrides(), suppress_tokens=self.multimodal_token_ids)
         if get_world_size() > 1:
             overrides['synced_gpus'] = True  # every rank steps until all are done (FSDP gathers in each step)
         vision = repeat_vision_outputs(self.encode_vision(inputs, data_samples), self.grpo.group_size)
@@ -204,7 +205,7 @@ class GRPOGeometricMLLM(GeometricMLLM):
         keep = nonzero_variance_groups(rewards, group_size) if self.grpo.filter_zero_variance else \
             torch.ones_like(rewards, dtype=torch.bool)
         logps = self.completion_logps(rollout['inputs'], rollout['data_samples'], rollout['completion_ids'], mask,
-                                      temperature=self.grpo.temperature,
+                                      temperature=self.grpo.temperature, suppress_token_ids=self.multimodal_token_ids,
                                       vision=repeat_vision_outputs(self.encode_vision(inputs, data_samples),
                                                                    group_size))
         ref_logps = None
@@ -215,6 +216,7 @@ class GRPOGeometricMLLM(GeometricMLLM):
                 ref_logps = self.reference.completion_logps(rollout['inputs'], rollout['data_samples'],
                                                             rollout['completion_ids'], mask,
                                                             temperature=self.grpo.temperature,
+                                                            suppress_token_ids=self.multimodal_token_ids,
                                                             vision=reference_vision)
         rows = keep.nonzero().squeeze(1)
         zero = logps.new_zeros(())

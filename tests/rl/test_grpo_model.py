@@ -103,6 +103,7 @@ def test_rollouts_depend_on_the_step_not_on_the_global_rng():
     again = model.rollout(inputs, samples)['completion_ids']
     assert torch.equal(first, again)
     assert not torch.equal(first, second)
+    assert not torch.isin(torch.cat([first, second]), torch.tensor(model.multimodal_token_ids)).any()
     mask = completion_mask(first, model.end_of_turn_id)
     assert torch.all(first[mask == 0] == model.backbone.pad_token_id)
 
