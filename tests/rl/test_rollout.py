@@ -48,3 +48,10 @@ def test_group_advantages_and_filter():
     assert nonzero_variance_groups(rewards, 4).tolist() == [True] * 4 + [False] * 4
     assert torch.allclose(group_reward_std(rewards, 4)[:4], rewards[:4].std())
     assert torch.allclose(group_advantages(rewards, 4, scale='none'), rewards - torch.tensor([0.5] * 8))
+
+
+def test_grpo_report_averages_windows_and_lists_scores():
+    from geokit.rl.report import format_grpo_report, windowed_means
+    assert windowed_means([1, 2, 3, 4, 5], 2) == [1.5, 3.5, 5.0]
+    text = format_grpo_report({'reward': [0.0, 1.0, 1.0]}, 2, {'overall': 20.0}, {'overall': 25.5})
+    assert '| 1-2 | 0.500 |' in text and '| 3-3 | 1.000 |' in text and '| overall | 20.0 | 25.5 |' in text

@@ -1,0 +1,67 @@
+"""A documented GRPO run: test the SFT checkpoint, train GRPO from it, test again; report the training reward
+over the run (per window of steps) and the test scores before and after (docs/grpo.md).
+
+    python tools/grpo_benchmark.py projects/spatial_mllm/grpo.py work_dirs/config/iter_150.safetensors \
+        --work-dir work_dirs/grpo_benchmark --cfg-options train_cfg.max_iters=40
+
+Writes ``grpo_benchmark.md`` and ``grpo_benchmark.json`` to ``--work-dir``. Not a timed test: one run, numbers as
+they come out.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os.path as osp
+
+from mmengine.config import DictAction
+
+from geokit.evaluation.records import write_json_atomic, write_text_atomic
+from geokit.rl.report import format_grpo_report
+
+TOOLS = osp.dirname(osp.abspath(__file__))
+
+
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(f'geokit_tool_{name}', osp.join(TOOLS, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _scores(metrics: dict) -> dict[str, float]:
+    return {key.removeprefix('vsibench/'): float(value) for key, value in metrics.items()
+            if key.startswith('vsibench/')}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description='GRPO from an SFT checkpoint: reward curve, test before/after.')
+    parser.add_argument('config', help='GRPO config (e.g. projects/spatial_mllm/grpo.py)')
+    parser.add_argument('sft_checkpoint', help='the SFT checkpoint GRPO starts from')
+    parser.add_argument('--work-dir', default='work_dirs/grpo_benchmark')
+    parser.add_argument('--window', type=int, default=10, help='training steps per row of the reward table')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={}, help='GRPO config overrides')
+    args = parser.parse_args(argv)
+    options = [f'{key}={value}' for key, value in args.cfg_options.items()]
+    before = _tool('test').main([args.config, args.sft_checkpoint, '--work-dir', osp.join(args.work_dir, 'before'),
+                                 *(['--cfg-options', *options] if options else [])])
+    runner = _tool('train').main([args.config, '--work-dir', osp.join(args.work_dir, 'grpo'), '--cfg-options',
+                                  f'load_from={args.sft_checkpoint}', *options])
+    hub = runner.message_hub
+    names = ['reward'] + sorted(key.removeprefix('train/') for key in hub.log_scalars
+                                if key.startswith('train/reward/')) + ['reward_std', 'completion_length']
+    rewards = {name: [float(v) for v in hub.get_scalar(f'train/{name}').data[0]] for name in names}
+    with open(osp.join(runner.work_dir, 'vsibench', 'summary.json')) as handle:
+        summary = json.load(handle)
+    after = {'overall': 100 * summary['overall'], **{task: 100 * s for task, s in summary['tasks'].items()}}
+    report = format_grpo_report(rewards, args.window, _scores(before), after)
+    write_text_atomic(osp.join(args.work_dir, 'grpo_benchmark.md'), report)
+    result = dict(config=args.config, sft_checkpoint=args.sft_checkpoint, options=options, rewards=rewards,
+                  before=_scores(before), after=after)
+    write_json_atomic(osp.join(args.work_dir, 'grpo_benchmark.json'), result)
+    runner.logger.info('\n' + report)
+    return result
+
+
+if __name__ == '__main__':
+    main()
