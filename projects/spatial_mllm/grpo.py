@@ -25,7 +25,7 @@ model = dict(
 train_dataloader = dict(batch_size=2, dataset=dict(load_geometry=False))
 
 max_iters = 60
-lr = 2e-4
+lr = 5e-4
 optim_wrapper = dict(optimizer=dict(lr=lr, weight_decay=0.0), clip_grad=dict(max_norm=1.0))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=max_iters)]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)

@@ -7,7 +7,7 @@ from mmengine.registry import init_default_scope
 
 from geokit.engine.checkpoint import save_checkpoint_safetensors
 from geokit.registry import MODELS
-from geokit.rl.rollout import completion_mask
+from geokit.rl.rollout import completion_mask, repeat_batch, repeat_vision_outputs
 from tests.models.conftest import make_sample, model_config
 
 QUESTION_TYPES = {'3': 'object_counting', '12.5': 'room_size_estimation'}
@@ -129,3 +129,18 @@ def test_zero_variance_groups_are_dropped_from_the_loss():
     assert losses['groups_kept'].item() == 0.0                          # a tiny model never writes <think> tags
     assert losses['loss_grpo'].item() == 0.0
     losses['loss_grpo'].backward()                                        # still a graph (DDP needs one)
+
+
+@pytest.mark.parametrize('backbone', ['Qwen3VLBackbone', 'Qwen25VLBackbone'])
+def test_vision_once_per_prompt_equals_vision_per_completion(backbone):
+    """Rollouts run the ViT once per prompt and repeat its tokens (Qwen3-VL's DeepStack features included)."""
+    model = MODELS.build(model_config(backbone, objectives=(), teacher=None)).eval()
+    inputs, samples = _prompts(model, _samples())
+    group_inputs, group_samples = repeat_batch(inputs, samples, 3)
+    completion = torch.randint(5, 50, (6, 3))
+    mask = torch.ones_like(completion)
+    with torch.no_grad():
+        per_completion = model.completion_logps(group_inputs, group_samples, completion, mask)
+        vision = repeat_vision_outputs(model.encode_vision(inputs, samples), 3)
+        per_prompt = model.completion_logps(group_inputs, group_samples, completion, mask, vision=vision)
+    torch.testing.assert_close(per_prompt, per_completion, rtol=1e-5, atol=1e-5)

@@ -11,6 +11,8 @@ import torch
 
 from geokit.datasets import ensure_synthvsi
 
+pytestmark = pytest.mark.slow  # end-to-end training runs
+
 REPO = Path(__file__).resolve().parents[2]
 
 CONFIG = textwrap.dedent('''
