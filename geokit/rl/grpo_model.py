@@ -126,7 +126,12 @@ class GRPOGeometricMLLM(GeometricMLLM):
         self.policy_loss = LOSSES.build(self.grpo.loss)
         self.data_preprocessor = PromptDataPreprocessor(self.data_preprocessor)
         self.register_buffer('rollout_step', torch.zeros((), dtype=torch.long))
-        self._reference = [self._build_reference(kwargs)] if self.beta > 0 else []
+        if self.beta > 0 and not self.grpo.reference_checkpoint:
+            raise ValueError(f'GRPOPolicyLoss beta={self.beta} > 0 needs a frozen reference model: set '
+                             f'model.grpo.reference_checkpoint to the SFT checkpoint (usually the same file as '
+                             f'load_from), or beta=0 to train without a KL term.')
+        self._policy_kwargs = kwargs
+        self._reference: list[GeometricMLLM] = []
 
     @property
     def beta(self) -> float:
@@ -134,16 +139,19 @@ class GRPOGeometricMLLM(GeometricMLLM):
 
     @property
     def reference(self) -> GeometricMLLM | None:
-        """The frozen KL reference (outside the module tree: not trained, not checkpointed, not DDP-wrapped)."""
-        return self._reference[0] if self._reference else None
+        """The frozen KL reference when ``beta > 0`` (outside the module tree: not trained, not checkpointed, not
+        DDP-wrapped). Built from ``reference_checkpoint`` on first use, so evaluation and export never load it."""
+        if self.beta <= 0:
+            return None
+        if not self._reference:
+            reference = self._build_reference(self._policy_kwargs)
+            anchor = next(self.parameters())
+            self._reference.append(reference.to(anchor.device))
+        return self._reference[0]
 
     def _build_reference(self, kwargs: dict) -> GeometricMLLM:
         from geokit.engine.runner import load_checkpoint_file
         path = self.grpo.reference_checkpoint
-        if not path:
-            raise ValueError(f'GRPOPolicyLoss beta={self.beta} > 0 needs a frozen reference model: set '
-                             f'model.grpo.reference_checkpoint to the SFT checkpoint (usually the same file as '
-                             f'load_from), or beta=0 to train without a KL term.')
         reference_kwargs = dict(kwargs, teacher=None, scale_teacher=None, objectives=())
         reference = GeometricMLLM(**reference_kwargs)
         state = load_checkpoint_file(path)['state_dict']
