@@ -19,7 +19,8 @@ The state dict is the policy's own (same keys as ``GeometricMLLM``), so ``load_f
    each group (:func:`geokit.rl.group_advantages`); optionally the groups whose rewards are all equal are dropped
    from the loss (``filter_zero_variance``, DAPO);
 3. the completions' log-probabilities are computed with grad by the SFT forward (vision + fusion + LLM,
-   :meth:`GeometricMLLM.completion_logps`), under the reference model too when ``beta > 0``;
+   :meth:`GeometricMLLM.completion_logps`), under the frozen reference model too when ``beta > 0`` (loaded
+   from ``reference_checkpoint`` at the first step);
 4. ``loss_grpo`` = the clipped policy-gradient loss (:class:`geokit.rl.GRPOPolicyLoss`).
 
 One optimizer step per rollout (TRL's default ``num_iterations=1``): the sampling policy is the current one, so
