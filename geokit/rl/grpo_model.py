@@ -228,14 +228,14 @@ class GRPOGeometricMLLM(GeometricMLLM):
                                                             suppress_token_ids=self.multimodal_token_ids,
                                                             vision=reference_vision)
         rows = keep.nonzero().squeeze(1)
-        zero = logps.new_zeros(())
-        if rows.numel():
-            loss, stats = self.policy_loss(logps[rows], logps[rows].detach(), advantages[rows], mask[rows],
-                                           ref_logps=None if ref_logps is None else ref_logps[rows],
-                                           max_completion_length=self.grpo.max_new_tokens)
-        else:  # every group tied: no signal, but the graph still reaches every parameter (DDP needs that)
-            loss = (logps * 0).sum()
-            stats = {'clip_fraction': zero, **({'kl': zero} if ref_logps is not None else {})}
+        loss_mask = mask[rows]
+        if not rows.numel():
+            # every group tied: nothing to learn, but the graph still reaches every parameter (DDP) and the loss's
+            # collectives (the 'dapo' token count) still run on this rank
+            rows, loss_mask = torch.arange(len(keep), device=keep.device), torch.zeros_like(mask)
+        loss, stats = self.policy_loss(logps[rows], logps[rows].detach(), advantages[rows], loss_mask,
+                                       ref_logps=None if ref_logps is None else ref_logps[rows],
+                                       max_completion_length=self.grpo.max_new_tokens)
         out = {'loss_grpo': loss, 'reward': rewards.mean(),
                **{f'reward/{name}': value.mean() for name, value in rollout['reward_parts'].items()},
                'reward_std': group_reward_std(rewards, group_size).mean(),

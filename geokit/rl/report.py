@@ -31,3 +31,40 @@ def format_grpo_report(rewards: Mapping[str, Sequence[float]], window: int, befo
     lines += ['', '| test score (%) | before GRPO | after GRPO |', '|---|---|---|']
     lines += [f'| {key} | {before[key]:.1f} | {after[key]:.1f} |' for key in keys]
     return '\n'.join(lines) + '\n'
+
+
+def format_probe(results: Mapping[str, Mapping[str, float]], num_prompts: int) -> str:
+    """Markdown: one row per checkpoint of :func:`fixed_prompt_reward`'s values."""
+    names = list(next(iter(results.values())))
+    lines = [f'| fixed {num_prompts} training prompts, same seeds | ' + ' | '.join(names) + ' |',
+             '|---|' + '---|' * len(names)]
+    lines += [f'| {label} | ' + ' | '.join(f'{values[name]:.3f}' for name in names) + ' |'
+              for label, values in results.items()]
+    return '\n'.join(lines) + '\n'
+
+
+def fixed_prompt_reward(model, samples: Sequence[dict], batch_size: int = 2, seed_offset: int = 10**6
+                        ) -> dict[str, float]:
+    """Mean rollout reward of a ``GRPOGeometricMLLM`` on a fixed list of dataset samples, with fixed sampling seeds.
+
+    The training reward of a run mixes the policy's progress with which prompts each step drew; this measures the
+    policy alone: the same prompts and the same sampling seeds for any weights, so two checkpoints compare
+    directly. The model's rollout counter is restored afterwards.
+
+    Returns:
+        ``{'reward': mean total, '<name>': mean of each part}`` over all ``len(samples) * G`` completions.
+    """
+    import torch
+
+    saved = model.rollout_step.clone()
+    totals: dict[str, list[torch.Tensor]] = {}
+    try:
+        for index, start in enumerate(range(0, len(samples), batch_size)):
+            data = model.data_preprocessor(list(samples[start:start + batch_size]), training=True)
+            model.rollout_step.fill_(seed_offset + index)
+            rollout = model.rollout(data['inputs'], data['data_samples'])
+            for name, values in {'reward': rollout['rewards'], **rollout['reward_parts']}.items():
+                totals.setdefault(name, []).append(values.float().cpu())
+    finally:
+        model.rollout_step.copy_(saved)
+    return {name: float(torch.cat(values).mean()) for name, values in totals.items()}
