@@ -145,3 +145,14 @@ def test_vision_once_per_prompt_equals_vision_per_completion(backbone):
         vision = repeat_vision_outputs(model.encode_vision(inputs, samples), 3)
         per_prompt = model.completion_logps(group_inputs, group_samples, completion, mask, vision=vision)
     torch.testing.assert_close(per_prompt, per_completion, rtol=1e-5, atol=1e-5)
+
+
+def test_fixed_prompt_reward_is_a_function_of_the_weights():
+    from geokit.rl.report import fixed_prompt_reward
+    model = MODELS.build(_grpo_config(temperature=1.5))
+    samples = _samples(3)
+    model.rollout_step.fill_(5)
+    first = fixed_prompt_reward(model, samples, batch_size=2)
+    assert int(model.rollout_step) == 5                                  # the run's counter is untouched
+    assert set(first) == {'reward', 'accuracy', 'format'}
+    assert fixed_prompt_reward(model, samples, batch_size=2) == first
