@@ -28,8 +28,9 @@ def format_grpo_report(rewards: Mapping[str, Sequence[float]], window: int, befo
         cells = [f'{columns[c][row]:.3f}' for c in range(len(names))]
         lines.append(f'| {start + 1}-{min(start + window, steps)} | ' + ' | '.join(cells) + ' |')
     keys = [key for key in before if key in after]
-    lines += ['', '| test score (%) | before GRPO | after GRPO |', '|---|---|---|']
-    lines += [f'| {key} | {before[key]:.1f} | {after[key]:.1f} |' for key in keys]
+    if keys:
+        lines += ['', '| test score (%) | before GRPO | after GRPO |', '|---|---|---|']
+        lines += [f'| {key} | {before[key]:.1f} | {after[key]:.1f} |' for key in keys]
     return '\n'.join(lines) + '\n'
 
 
