@@ -16,7 +16,7 @@ model = dict(
     grpo=dict(
         group_size=group_size, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=8,
         rewards=[dict(type='VSIAccuracyReward', weight=1.0),
-                 dict(type='FormatReward', mode='bare', weight=0.2)],   # VSI-Bench asks for a bare answer
+                 dict(type='FormatReward', mode='bare', weight=0.5)],   # VSI-Bench asks for a bare answer
         loss=dict(type='GRPOPolicyLoss', clip_low=0.2, clip_high=0.28, beta=0.0, loss_type='grpo'),
         scale_rewards='group', filter_zero_variance=True, reference_checkpoint=None, sampling_seed=0),
 )
@@ -24,8 +24,8 @@ model = dict(
 # the rewards read question_type / ground_truth from the samples' meta; no geometry is needed
 train_dataloader = dict(batch_size=2, dataset=dict(load_geometry=False))
 
-max_iters = 60
-lr = 5e-4
+max_iters = 40
+lr = 1e-3
 optim_wrapper = dict(optimizer=dict(lr=lr, weight_decay=0.0), clip_grad=dict(max_norm=1.0))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False, begin=0, end=max_iters)]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
