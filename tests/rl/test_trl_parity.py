@@ -12,13 +12,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import trl.trainer.grpo_trainer as trl_grpo  # the dev extra installs trl: this test must not skip
+import trl.trainer.utils as trl_utils
 from torch import nn
 
 from geokit.rl.advantages import group_advantages
 from geokit.rl.policy_loss import grpo_policy_loss
-
-trl_grpo = pytest.importorskip('trl.trainer.grpo_trainer', reason='trl is in the dev extra (pip install -e .[dev])')
-trl_utils = pytest.importorskip('trl.trainer.utils')
 
 N, P, C, G = 6, 3, 5, 3  # completions, prompt length, completion length, group size
 MAX_COMPLETION = 7
