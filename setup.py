@@ -22,7 +22,7 @@ EXTRAS_REQUIRE = {
     'vis': ['open3d'],
     'peft': ['peft'],
     'deepspeed': ['deepspeed'],
-    'dev': ['pytest', 'pytest-xdist', 'hypothesis', 'ruff', 'peft', 'triton'],
+    'dev': ['pytest', 'pytest-xdist', 'hypothesis', 'ruff', 'peft', 'triton', 'trl>=1.0'],
     # lmms-eval model plugin + local tasks (geokit/integrations); heavy (~1 GB, pins av<16), so not in `dev`
     # lmms-eval 0.7.3 imports filelock._api (gone in filelock 4); its Qwen-VL classes read videos with decord
     'eval': ['lmms-eval>=0.7.3', 'filelock<4', 'decord'],

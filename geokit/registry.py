@@ -2,9 +2,9 @@
 
 The mmengine-managed kinds (models, datasets, transforms, metrics, hooks, ...) are children of mmengine's root
 registries, so the mmengine ``Runner`` finds geokit's classes when ``default_scope='geokit'``. The geokit-specific
-kinds (MLLM backbones, 3D teachers, heads, losses, connectors, frame samplers) are registries of their own in the
-same scope. Every registry has ``locations=`` so that building from a config imports the module that defines the
-class: a config never has to import geokit by hand.
+kinds (MLLM backbones, 3D teachers, heads, losses, connectors, frame samplers, GRPO rewards) are registries of
+their own in the same scope. Every registry has ``locations=`` so that building from a config imports the module
+that defines the class: a config never has to import geokit by hand.
 
 An unknown ``type=`` fails with a message that names the registry and lists what is registered in it (see
 :func:`build_from_cfg_listing` and :func:`check_config_types`).
@@ -86,7 +86,8 @@ DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS,
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, build_func=build_from_cfg_listing,
                       locations=['geokit.datasets'])
 FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, locations=['geokit.datasets'])
-MODELS = Registry('model', parent=MMENGINE_MODELS, build_func=build_module_listing, locations=['geokit.models'])
+MODELS = Registry('model', parent=MMENGINE_MODELS, build_func=build_module_listing,
+                  locations=['geokit.models', 'geokit.rl'])
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, locations=['geokit.models'])
 OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, locations=['geokit.engine'])
 OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, locations=['geokit.engine'])
@@ -102,11 +103,13 @@ VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, locations=['g
 MLLMS = Registry('mllm', scope=SCOPE, build_func=build_module_listing, locations=['geokit.models.mllms'])
 TEACHERS = Registry('teacher', scope=SCOPE, build_func=build_module_listing, locations=['geokit.models.teachers'])
 HEADS = Registry('head', scope=SCOPE, build_func=build_module_listing, locations=['geokit.models.heads'])
-LOSSES = Registry('loss', scope=SCOPE, build_func=build_module_listing, locations=['geokit.models.losses'])
+LOSSES = Registry('loss', scope=SCOPE, build_func=build_module_listing,
+                  locations=['geokit.models.losses', 'geokit.rl'])
 CONNECTORS = Registry('connector', scope=SCOPE, build_func=build_module_listing,
                       locations=['geokit.models.connectors'])
 FRAME_SAMPLERS = Registry('frame_sampler', scope=SCOPE, build_func=build_from_cfg_listing,
                           locations=['geokit.datasets.frame_samplers'])
+REWARDS = Registry('reward', scope=SCOPE, build_func=build_from_cfg_listing, locations=['geokit.rl'])
 
 #: Which registry builds the dict found under a config key (used by :func:`check_config_types`).
 CONFIG_KEY_REGISTRIES: dict[str, Registry] = {
@@ -117,6 +120,7 @@ CONFIG_KEY_REGISTRIES: dict[str, Registry] = {
     'loss': LOSSES,
     'connector': CONNECTORS,
     'frame_sampler': FRAME_SAMPLERS,
+    'reward': REWARDS, 'rewards': REWARDS,
     'dataset': DATASETS,
     'pipeline': TRANSFORMS,
     'sampler': DATA_SAMPLERS,

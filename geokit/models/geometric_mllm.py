@@ -49,6 +49,11 @@ from geokit.registry import CONNECTORS, HEADS, LOSSES, MLLMS, MODELS, TEACHERS
 from geokit.structures import TeacherTargets
 
 OBJECTIVE_KEYS = {'name', 'tap', 'head', 'loss'}
+#: ``generate`` arguments of the default (greedy) decoding
+GREEDY_GENERATION = dict(do_sample=False, num_beams=1)
+#: ``generate`` arguments the model fills in itself
+RESERVED_GENERATION_KEYS = {'input_ids', 'attention_mask', 'pixel_values_videos', 'mm_encoder_outputs',
+                            'eos_token_id', 'pad_token_id', 'num_return_sequences'}
 
 
 @dataclass
@@ -98,7 +103,8 @@ class GeometricMLLM(BaseModel):
     :mod:`geokit.models.data_preprocessor`):
 
     * ``'loss'``: ``{'loss_lm', 'loss_<objective>'..., '<objective>/<metric>'...}``.
-    * ``'predict'``: greedy generation; ``[{'prediction': str, 'meta': dict}]`` per sample.
+    * ``'predict'``: generation with ``generation_cfg`` (greedy by default); ``[{'prediction': str, 'meta': dict}]``
+      per sample.
     * ``'tensor'``: :class:`GeometricMLLMOutputs`.
 
     Args:
@@ -115,7 +121,10 @@ class GeometricMLLM(BaseModel):
             them their own learning rate).
         fusion: CONNECTORS config of the vision-fusion module (see the module docstring) or None.
         lm_loss_weight: weight of the answer cross-entropy ``loss_lm``.
-        max_new_tokens: generation length in ``'predict'`` mode (greedy).
+        max_new_tokens: generation length in ``'predict'`` mode, unless ``generation_cfg`` gives its own.
+        generation_cfg: keyword arguments of Hugging Face ``generate`` for ``'predict'`` mode and
+            :meth:`generate_ids` (e.g. ``dict(do_sample=True, temperature=0.7, top_p=0.8, top_k=20)``). Default
+            ``None``: greedy decoding (``do_sample=False, num_beams=1``).
         predict_geometry: in ``'predict'`` mode also run the heads and return each sample's predicted geometry
             under ``'geometry_pred'`` (``pose_enc (T, 9)``, ``depth (T, h, w)``, ``depth_conf``, ``metric_scale ()``
             in the heads' teacher units), for :class:`~geokit.evaluation.GeometryMetric`. Needs geometry tokens in
@@ -125,7 +134,7 @@ class GeometricMLLM(BaseModel):
     def __init__(self, backbone: dict, data_preprocessor: dict | None = None, teacher: dict | None = None,
                  scale_teacher: dict | None = None, objectives: Sequence[dict] = (), fusion: dict | None = None,
                  lm_loss_weight: float = 1.0, max_new_tokens: int = 16, predict_geometry: bool = False,
-                 init_cfg: dict | None = None) -> None:
+                 generation_cfg: dict | None = None, init_cfg: dict | None = None) -> None:
         data_preprocessor = data_preprocessor or dict(type='QwenVLDataPreprocessor')
         if isinstance(data_preprocessor, dict):  # geokit's registry, so no default scope is needed
             data_preprocessor = MODELS.build(data_preprocessor)
@@ -145,6 +154,11 @@ class GeometricMLLM(BaseModel):
         self.taps = {o.name: o.tap for o in objectives}
         self.lm_loss_weight = lm_loss_weight
         self.max_new_tokens = max_new_tokens
+        self.generation_cfg = dict(GREEDY_GENERATION, max_new_tokens=max_new_tokens, **(generation_cfg or {}))
+        reserved = RESERVED_GENERATION_KEYS & set(generation_cfg or {})
+        if reserved:
+            raise ValueError(f'model.generation_cfg must not set {sorted(reserved)}: the model passes its inputs, '
+                             f'the end-of-turn token and the pad token itself.')
         self.predict_geometry = predict_geometry
         self._tapper = HiddenStateTaps(self.backbone.decoder_layers)
 
@@ -206,9 +220,11 @@ class GeometricMLLM(BaseModel):
         targets.check_finite(names, consumer=type(self).__name__)
         return targets
 
-    def _run(self, inputs: dict, data_samples: dict, with_taps: bool = True) -> tuple[torch.Tensor, Taps]:
-        """Vision (+ fusion) and the LLM with the objectives' layers tapped; returns final states and taps."""
-        vision = self.encode_vision(inputs, data_samples)
+    def _run(self, inputs: dict, data_samples: dict, with_taps: bool = True, vision: Any = None
+             ) -> tuple[torch.Tensor, Taps]:
+        """Vision (+ fusion, unless ``vision`` gives its output) and the LLM with the objectives' layers tapped;
+        returns final states and taps."""
+        vision = self.encode_vision(inputs, data_samples) if vision is None else vision
         requests = list(self.taps.values()) if with_taps else []
         layers = [layer for request in requests for layer in request.layers]
         with self._tapper.capture(layers) as states:
@@ -293,26 +309,99 @@ class GeometricMLLM(BaseModel):
         batch = inputs['input_ids'].shape[0]
         return [{key: value[index].float().cpu() for key, value in merged.items()} for index in range(batch)]
 
+    @property
+    def multimodal_token_ids(self) -> list[int]:
+        """Placeholder tokens that only the processor may place (vision pads and delimiters, geometry tokens): a
+        sampled answer must not contain them, since the LLM forward would take them for vision inputs."""
+        config = self.backbone.config
+        names = ('image_token_id', 'video_token_id', 'vision_start_token_id', 'vision_end_token_id')
+        ids = {int(getattr(config, name)) for name in names if getattr(config, name, None) is not None}
+        return sorted(ids | set(self.backbone.geometry_token_ids.values()))
+
+    @property
+    def end_of_turn_id(self) -> int:
+        """Token id that ends an answer (``<|im_end|>``): generation stops there."""
+        return int(self.backbone.processor.tokenizer.convert_tokens_to_ids('<|im_end|>'))
+
     @torch.no_grad()
-    def predict(self, inputs: dict, data_samples: dict) -> list[dict]:
-        """Greedy generation of the answer to every prompt; with ``predict_geometry`` also the heads' geometry."""
-        geometry = self.geometry_predictions(inputs, data_samples) if self.predict_geometry else None
-        tokenizer = self.backbone.processor.tokenizer
+    def generate_ids(self, inputs: dict, data_samples: dict, vision: Any = None, **overrides) -> torch.Tensor:
+        """Generate answer token ids for a batch of prompts.
+
+        Args:
+            inputs / data_samples: the data preprocessor's output with ``training=False`` (left-padded prompts).
+            vision: :meth:`encode_vision`'s output for this batch if already computed.
+            overrides: ``generate`` keyword arguments replacing those of ``generation_cfg`` for this call (e.g.
+                ``do_sample=True, temperature=1.0, max_new_tokens=64``).
+        Returns:
+            ``(B, L_new)`` new token ids only (the prompt is cut off); rows that stopped early are padded with the
+            pad token after their ``<|im_end|>``.
+        """
+        reserved = RESERVED_GENERATION_KEYS & set(overrides)
+        if reserved:
+            raise ValueError(f'generate_ids overrides must not set {sorted(reserved)}.')
         rope = self.backbone.rope_kwargs(inputs['video_grid_thw'], inputs.get('second_per_grid_ts'),
                                          bool(inputs.get('geometry_tokens', False)))
         kwargs = dict(input_ids=inputs['input_ids'], attention_mask=inputs['attention_mask'],
                       mm_token_type_ids=inputs['mm_token_type_ids'], **{k: v for k, v in rope.items()
                                                                          if v is not None})
-        if self.fusion is not None:
-            kwargs['mm_encoder_outputs'] = {'video': self.encode_vision(inputs, data_samples)}
+        if vision is not None or self.fusion is not None:
+            kwargs['mm_encoder_outputs'] = {'video': self.encode_vision(inputs, data_samples) if vision is None
+                                            else vision}
         else:
             kwargs['pixel_values_videos'] = inputs['pixel_values_videos']
         self.backbone.hf_model.model.rope_deltas = None
-        generated = self.backbone.generate(
-            **kwargs, max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1,
-            eos_token_id=tokenizer.convert_tokens_to_ids('<|im_end|>'), pad_token_id=self.backbone.pad_token_id)
-        new_tokens = generated[:, inputs['input_ids'].shape[1]:]
-        texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        generated = self.backbone.generate(**kwargs, **{**self.generation_cfg, **overrides},
+                                           eos_token_id=self.end_of_turn_id, pad_token_id=self.backbone.pad_token_id)
+        return generated[:, inputs['input_ids'].shape[1]:]
+
+    def completion_logps(self, inputs: dict, data_samples: dict, completion_ids: torch.Tensor,
+                         completion_mask: torch.Tensor, temperature: float = 1.0, vision: Any = None,
+                         suppress_token_ids: Sequence[int] = ()) -> torch.Tensor:
+        """Log-probabilities of given answers to given prompts, by the forward the SFT loss uses.
+
+        The sequence is the prompt exactly as generation saw it (left-padded, with geometry tokens iff the prompt
+        batch has them) followed by the completion; vision (+ fusion) and the LLM run as in ``mode='loss'``.
+
+        Args:
+            inputs / data_samples: the prompt batch (data preprocessor, ``training=False``).
+            completion_ids: ``(B, C)`` answer token ids (as :meth:`generate_ids` returns them).
+            completion_mask: ``(B, C)`` 1 on the answer tokens (up to and including ``<|im_end|>``), 0 after.
+            temperature: the logits are divided by it (the sampling distribution of ``generate``).
+            vision: :meth:`encode_vision`'s output for this batch if already computed (e.g. once per prompt and
+                repeated per completion with :func:`geokit.rl.rollout.repeat_vision_outputs`).
+            suppress_token_ids: tokens whose logits are set to ``-inf`` first, as ``generate(suppress_tokens=...)``
+                does, so the log-probs are those of the distribution that was sampled.
+        Returns:
+            ``(B, C)`` float32 ``log p(completion_t | prompt, completion_<t)``; entries where the mask is 0 are
+            computed but meaningless.
+        """
+        prompt_len = inputs['input_ids'].shape[1]
+        full = dict(inputs)
+        full['input_ids'] = torch.cat([inputs['input_ids'], completion_ids], 1)
+        full['attention_mask'] = torch.cat([inputs['attention_mask'],
+                                            completion_mask.to(inputs['attention_mask'].dtype)], 1)
+        token_types = inputs['mm_token_type_ids']
+        full['mm_token_type_ids'] = torch.cat([token_types, completion_ids.new_zeros(completion_ids.shape,
+                                                                                     dtype=token_types.dtype)], 1)
+        hidden, _ = self._run(full, data_samples, with_taps=False, vision=vision)
+        states = hidden[:, prompt_len - 1:-1]                            # position t predicts token t + 1
+        suppress = list(suppress_token_ids)
+        rows = []
+        for row_states, row_ids in zip(states, completion_ids):          # one row at a time: (C, V) logits at most
+            logits = self.backbone.lm_logits(row_states).float() / temperature
+            if suppress:
+                logits = logits.index_fill(-1, torch.tensor(suppress, device=logits.device), float('-inf'))
+            logps = logits.log_softmax(-1)
+            rows.append(logps.gather(-1, row_ids[:, None]).squeeze(-1))
+        return torch.stack(rows)
+
+    @torch.no_grad()
+    def predict(self, inputs: dict, data_samples: dict) -> list[dict]:
+        """Generate the answer to every prompt (``generation_cfg``); with ``predict_geometry`` also the heads'
+        geometry."""
+        geometry = self.geometry_predictions(inputs, data_samples) if self.predict_geometry else None
+        new_tokens = self.generate_ids(inputs, data_samples)
+        texts = self.backbone.processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         outputs = [{'prediction': text.strip(), 'meta': meta} for text, meta in zip(texts, data_samples['meta'])]
         for output, sample_geometry in zip(outputs, geometry or []):
             output['geometry_pred'] = sample_geometry
