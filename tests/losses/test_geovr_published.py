@@ -78,23 +78,45 @@ def test_depth_head_without_confidence_feeds_the_trimmed_loss():
 
 
 # ---------------------------------------------------------------- 2. feature alignment
-def test_teacher_target_takes_the_frame_attention_half_and_pools_floor():
+def test_teacher_target_pools_floor():
     h, w = torch.meshgrid(torch.arange(3.0), torch.arange(5.0), indexing='ij')
-    local, global_ = h * 10 + w, -(h * 10 + w)
-    features = torch.stack([local, local + 100, global_, global_ - 100], -1)[None, None]   # (1, 1, 3, 5, 4)
-    target = teacher_alignment_target(features, 'frame', 'floor')
-    assert target.shape == (1, 1, 1, 2, 2)                      # floor(3/2) x floor(5/2), first 2 channels
+    grid = h * 10 + w
+    features = torch.stack([grid, grid + 100], -1)[None, None]                   # (1, 1, 3, 5, 2)
+    target = teacher_alignment_target(features, 'floor')
+    assert target.shape == (1, 1, 1, 2, 2)                      # floor(3/2) x floor(5/2)
     # 2x2 means: (0 + 1 + 10 + 11) / 4 = 5.5 and (2 + 3 + 12 + 13) / 4 = 7.5
     assert target[0, 0, 0, :, 0].tolist() == [5.5, 7.5] and target[0, 0, 0, :, 1].tolist() == [105.5, 107.5]
-    assert teacher_alignment_target(features, 'global')[..., 0].equal(global_[None, None])
-    assert teacher_alignment_target(features, 'all', 'ceil').shape == (1, 1, 2, 3, 4)
+    assert teacher_alignment_target(features, 'ceil').shape == (1, 1, 2, 3, 2)
+    assert teacher_alignment_target(features).equal(features)
 
 
-def test_alignment_head_resizes_before_the_mlp_on_the_pooled_frame_half():
+def test_vggt_frame_half_is_the_first_half():
+    from geokit.models.teachers.vggt_teacher import select_feature_part
+    tokens = torch.arange(5 * 6, dtype=torch.float).view(1, 1, 5, 6)          # 1 special + 4 patches, 2C = 6
+    frame = select_feature_part(tokens, 'frame', 1, (2, 2))
+    assert frame.shape == (1, 1, 2, 2, 3)
+    assert frame[0, 0, 0, 0].tolist() == [6, 7, 8] and frame[0, 0, 1, 1].tolist() == [24, 25, 26]
+
+
+def test_teacher_view_longest_edge_504_no_crop():
+    from geokit.models.teachers.preprocess import TeacherView
+    view = TeacherView(image_size=504, patch_size=14, mode='longest')
+    # landscape 480x640: width 504, height round(480 * 504 / 640 / 28) * 28 = round(13.5) * 28 = 392
+    assert view.output_hw(480, 640) == (392, 504)
+    # portrait 640x360: height 504, width round(283.5 / 28) * 28 = 10 * 28 = 280 -- the whole frame, no crop
+    assert view.output_hw(640, 360) == (504, 280)
+    frames = torch.zeros(1, 1, 640, 360, 3, dtype=torch.uint8)
+    frames[0, 0, :8] = 255                                      # the top rows survive (a crop would cut them)
+    images = view.images(frames)
+    assert images.shape == (1, 1, 3, 504, 280) and images[0, 0, :, 0].min() > 0.9
+    assert TeacherView(image_size=518, mode='crop').output_hw(640, 360) == (518, 518)
+
+
+def test_alignment_head_resizes_before_the_mlp_on_the_pooled_grid():
     torch.manual_seed(0)
     head = FeatureAlignmentHead(in_channels=6, out_channels=2, num_layers=1, hidden_channels=2,
-                                teacher_channels='frame', teacher_pool='floor', resize='before_mlp')
-    targets = TeacherTargets(features={3: torch.randn(1, 2, 6, 8, 4)})
+                                teacher_pool='floor', resize='before_mlp')
+    targets = TeacherTargets(features={3: torch.randn(1, 2, 6, 8, 2)})
     ctx = HeadContext(num_frames=2, targets=targets, teacher_layers=(3,))
     x = torch.randn(1, 2, 2, 2, 6)
     out = head([x], ctx)['features_3']
@@ -104,7 +126,7 @@ def test_alignment_head_resizes_before_the_mlp_on_the_pooled_frame_half():
     torch.testing.assert_close(out[0], head.mlps[0](resized))
     inputs = head.loss_inputs({'features_3': out}, targets, ctx)
     assert inputs['teacher'][3].shape == (1, 2, 3, 4, 2)
-    torch.testing.assert_close(inputs['teacher'][3], teacher_alignment_target(targets.features[3], 'frame', 'floor'))
+    torch.testing.assert_close(inputs['teacher'][3], teacher_alignment_target(targets.features[3], 'floor'))
     # the geokit default (MLP then resize) gives a different map
     head.resize = 'after_mlp'
     assert not torch.allclose(head([x], ctx)['features_3'], out)

@@ -12,35 +12,20 @@ from geokit.structures import TeacherTargets
 
 from .base import BaseGeometryHead, HeadContext, check_features, mlp
 
-#: ``teacher_channels`` choices: which part of each teacher feature vector is the target. VGGT's aggregator
-#: concatenates its frame-attention (local) output and its global-attention output, in that order.
-TEACHER_CHANNELS = ('all', 'frame', 'global')
 #: ``teacher_pool`` choices: 2x2 average pooling of the teacher grid, odd sizes rounded down or up, or none.
 TEACHER_POOLS = (None, 'floor', 'ceil')
 #: ``resize`` choices: bring the student onto the teacher grid before or after the MLP.
 RESIZE_ORDERS = ('after_mlp', 'before_mlp')
 
 
-def teacher_alignment_target(features: torch.Tensor, channels: str = 'all', pool: str | None = None) -> torch.Tensor:
-    """The part of a teacher feature map an alignment head regresses.
+def teacher_alignment_target(features: torch.Tensor, pool: str | None = None) -> torch.Tensor:
+    """The teacher feature map an alignment head regresses: ``(B, T, h, w, C)`` -> ``(B, T, h', w', C)``.
 
-    Args:
-        features: ``(B, T, h, w, C)`` teacher features.
-        channels: ``'all'``, ``'frame'`` (first ``C/2`` channels) or ``'global'`` (last ``C/2``).
-        pool: None, or 2x2 average pooling with ``'floor'`` / ``'ceil'`` for odd grid sizes.
-
-    Returns:
-        ``(B, T, h', w', C')``.
+    ``pool``: None, or 2x2 average pooling with odd grid sizes rounded ``'floor'`` / ``'ceil'``. (Which half of a
+    VGGT token is the target is the teacher's ``feature_part``.)
     """
-    if channels not in TEACHER_CHANNELS or pool not in TEACHER_POOLS:
-        raise ValueError(f'teacher_channels must be one of {TEACHER_CHANNELS} and teacher_pool one of '
-                         f'{TEACHER_POOLS}, got {channels!r}, {pool!r}.')
-    if channels != 'all':
-        if features.shape[-1] % 2:
-            raise ValueError(f"teacher_channels={channels!r} splits the teacher features in halves, but they have "
-                             f'{features.shape[-1]} channels.')
-        half = features.shape[-1] // 2
-        features = features[..., :half] if channels == 'frame' else features[..., half:]
+    if pool not in TEACHER_POOLS:
+        raise ValueError(f'teacher_pool must be one of {TEACHER_POOLS}, got {pool!r}.')
     if pool is not None:
         b, t = features.shape[:2]
         pooled = F.avg_pool2d(features.flatten(0, 1).permute(0, 3, 1, 2), kernel_size=2, ceil_mode=pool == 'ceil')
@@ -66,15 +51,15 @@ class FeatureAlignmentHead(BaseGeometryHead):
 
     GeoVR's ``DistillHead`` (``models/distill_head.py``) with its targets (``get_geo_features_vggt``,
     ``_compute_distill_loss`` in ``models/qwen3vl_geo.py``) is ``out_channels=1024, hidden_channels=1024,
-    teacher_channels='frame', teacher_pool='floor', resize='before_mlp'``.
+    teacher_pool='floor', resize='before_mlp'`` with the teacher's ``feature_part='frame'`` (the frame-attention
+    half of each VGGT-1B layer; geokit's default ``'both'`` also gives the global-attention half, with the
+    cross-view information).
 
     Args:
         in_channels: LLM hidden size. frames_per_token: frames per temporal group.
         out_channels: target width ``C`` (VGGT-1B: 2048 with both halves, 1024 with one).
         num_layers: number of tapped layers (one MLP each).
         hidden_channels: MLP width (default: ``in_channels``).
-        teacher_channels: ``'all'`` (default: both attention halves, the full aggregator token) or ``'frame'``
-            (GeoVR: only the per-frame attention half, which carries less cross-view information).
         teacher_pool: 2x2 average pooling of the teacher grid: None (default: the teacher's full grid, finer
             supervision), ``'floor'`` (GeoVR: the ViT-patch-14 grid brought near the LLM's merged-28 grid) or
             ``'ceil'``.
@@ -83,15 +68,13 @@ class FeatureAlignmentHead(BaseGeometryHead):
     """
 
     def __init__(self, in_channels: int, out_channels: int, num_layers: int, frames_per_token: int = 1,
-                 hidden_channels: int | None = None, teacher_channels: str = 'all', teacher_pool: str | None = None,
+                 hidden_channels: int | None = None, teacher_pool: str | None = None,
                  resize: str = 'after_mlp') -> None:
         super().__init__(in_channels, frames_per_token)
-        if teacher_channels not in TEACHER_CHANNELS or teacher_pool not in TEACHER_POOLS or \
-                resize not in RESIZE_ORDERS:
-            raise ValueError(f'FeatureAlignmentHead: teacher_channels must be one of {TEACHER_CHANNELS}, teacher_pool '
-                             f'one of {TEACHER_POOLS}, resize one of {RESIZE_ORDERS}; got {teacher_channels!r}, '
-                             f'{teacher_pool!r}, {resize!r}.')
-        self.teacher_channels, self.teacher_pool, self.resize = teacher_channels, teacher_pool, resize
+        if teacher_pool not in TEACHER_POOLS or resize not in RESIZE_ORDERS:
+            raise ValueError(f'FeatureAlignmentHead: teacher_pool must be one of {TEACHER_POOLS} and resize one of '
+                             f'{RESIZE_ORDERS}; got {teacher_pool!r}, {resize!r}.')
+        self.teacher_pool, self.resize = teacher_pool, resize
         self.out_channels = out_channels
         self.mlps = nn.ModuleList(mlp(in_channels, hidden_channels or in_channels, out_channels * frames_per_token)
                                   for _ in range(num_layers))
@@ -130,7 +113,6 @@ class FeatureAlignmentHead(BaseGeometryHead):
                              f'{sorted(targets.features)} but the objective taps teacher layers {missing}. Set the '
                              f"teacher's feature_layers to include {list(ctx.teacher_layers)}.")
         student = {layer: preds[f'features_{layer}'] for layer in ctx.teacher_layers}
-        teacher = {layer: teacher_alignment_target(targets.features[layer], self.teacher_channels,
-                                                   self.teacher_pool).to(student[layer].dtype)
+        teacher = {layer: teacher_alignment_target(targets.features[layer], self.teacher_pool).to(student[layer].dtype)
                    for layer in ctx.teacher_layers}
         return {'student': student, 'teacher': teacher}
