@@ -6,9 +6,9 @@ aspect-preserving multiple of the patch size (14), then centre-crops the height 
 ``'longest'`` (GeoVR's ``preprocess_geo_frames`` in ``utils/preprocess.py``, applied to the frames the MLLM saw)
 resizes the longer side to ``image_size`` (GeoVR: 504) and the other to the nearest multiple of twice the patch size
 (28), the whole frame with no crop or pad, so the teacher sees what a full-frame MLLM grid sees and its patch grid
-pools 2x2 exactly. Resizing is bicubic (anti-aliased), values in ``[0, 1]``. Ground truth is warped identically (depth: nearest
-neighbour, padding = 0 = invalid; intrinsics: per-axis scale then offset), so oracle targets live on the exact pixel
-grid a VGGT teacher predicts on.
+pools 2x2 exactly. Resizing is bicubic (anti-aliased), values in ``[0, 1]``. Ground truth is warped identically
+(depth: nearest neighbour, padding = 0 = invalid; intrinsics: per-axis scale then offset), so oracle targets live
+on the exact pixel grid a VGGT teacher predicts on.
 """
 from __future__ import annotations
 
@@ -23,6 +23,43 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: ``TeacherView.mode`` choices (see the module docstring).
 TEACHER_VIEW_MODES = ('crop', 'pad', 'longest')
+
+
+def frames_from_processor(pixel_values_videos: torch.Tensor, video_grid_thw: torch.Tensor, video_processor,
+                          num_frames: list[int], repeat: int = 1) -> list[torch.Tensor]:
+    """The frames a Qwen-VL video processor produced, recovered from its patches (GeoVR's teacher input).
+
+    Inverts the processor's patchify (patches ordered ``(t, h / m, w / m, m, m)``, each ``(C, t_p, p, p)``) and its
+    rescale + normalisation, so a teacher can see exactly the pixels the MLLM saw (its resize included).
+
+    Args:
+        pixel_values_videos: ``(N, C * t_p * p * p)`` from the processor. video_grid_thw: ``(V, 3)``.
+        video_processor: the processor (``patch_size``, ``temporal_patch_size``, ``merge_size``, ``image_mean``,
+            ``image_std``, ``rescale_factor``).
+        num_frames: frames of each video before the processor (its temporal padding is cut off).
+        repeat: every frame was given ``repeat`` times in a row; one copy is kept.
+
+    Returns:
+        One uint8 ``(T, H, W, 3)`` tensor per video.
+    """
+    patch, temporal = int(video_processor.patch_size), int(video_processor.temporal_patch_size)
+    merge, channels = int(video_processor.merge_size), 3
+    mean = torch.tensor(video_processor.image_mean, dtype=torch.float32).view(1, channels, 1, 1)
+    std = torch.tensor(video_processor.image_std, dtype=torch.float32).view(1, channels, 1, 1)
+    scale = float(getattr(video_processor, 'rescale_factor', 1 / 255))
+    videos, start = [], 0
+    for (t, h, w), count in zip(video_grid_thw.tolist(), num_frames):
+        size = t * h * w
+        x = pixel_values_videos[start:start + size].float().view(t, h // merge, w // merge, merge, merge, channels,
+                                                                temporal, patch, patch)
+        x = x.permute(0, 6, 5, 1, 3, 7, 2, 4, 8).reshape(t * temporal, channels, h * patch, w * patch)
+        x = ((x * std + mean) / scale).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        videos.append(x[::repeat][:count].contiguous())
+        start += size
+    if start != pixel_values_videos.shape[0]:
+        raise ValueError(f'video_grid_thw {video_grid_thw.tolist()} covers {start} patches but pixel_values_videos has '
+                         f'{pixel_values_videos.shape[0]}; pass the two tensors the processor returned together.')
+    return videos
 
 
 @dataclass(frozen=True)
