@@ -223,7 +223,8 @@ class QwenVLDataPreprocessor(BaseDataPreprocessor):
                 carry['labels'] = (batch['labels'], -100, -100)
             new_ids, carried = insert_geometry_tokens(
                 batch['input_ids'], backbone.video_token_id, batch['video_grid_thw'], backbone.spatial_merge_size,
-                ids['camera'], ids['scale'], backbone.pad_token_id, carry, padding_side)
+                ids['camera'], ids['scale'], backbone.pad_token_id, carry, padding_side,
+                first_camera_token_id=ids.get('camera_first'))
             batch.update(input_ids=new_ids, **carried)
         batch['geometry_tokens'] = with_geometry
         data_samples = {

@@ -47,3 +47,31 @@ def test_frames_from_processor_inverts_the_patches():
     recovered = frames_from_processor(batch['pixel_values_videos'], batch['video_grid_thw'],
                                       processor.video_processor, [3], repeat=2)
     assert torch.equal(recovered[0], frames)
+
+
+def test_first_frame_camera_token_has_its_own_embedding():
+    cfg = model_config(objectives=('pose',))
+    cfg['backbone']['geometry_tokens'] = dict(camera='<|geo_camera|>', scale='<|geo_scale|>',
+                                              camera_first='<|geo_camera_first|>')
+    model = MODELS.build(cfg)
+    ids = model.backbone.geometry_token_ids
+    assert len(set(ids.values())) == 3
+    data = model.data_preprocessor([make_sample(0), make_sample(1)], True)
+    input_ids = data['inputs']['input_ids']
+    groups = NUM_FRAMES // model.backbone.frames_per_token
+    for row in input_ids:
+        cameras = row[torch.isin(row, torch.tensor([ids['camera'], ids['camera_first']]))].tolist()
+        assert cameras == [ids['camera_first']] + [ids['camera']] * (groups - 1)
+    with torch.no_grad():
+        out = model(**data, mode='tensor')
+    assert out.taps.camera[model.taps['pose'].layers[0]].shape[:2] == (2, groups)
+    # the first camera token's position is still its frame's last patch
+    positions, _ = model.backbone.geometry_position_ids(input_ids, data['inputs']['attention_mask'],
+                                                        data['inputs']['mm_token_type_ids'],
+                                                        data['inputs']['video_grid_thw'])
+    first = int((input_ids[0] == ids['camera_first']).nonzero())
+    assert positions[:, 0, first].tolist() == positions[:, 0, first - 1].tolist()
+    losses = model(**data, mode='loss')
+    losses['loss_pose'].backward()
+    grad = model.backbone.hf_model.get_input_embeddings().weight.grad
+    assert grad[ids['camera_first']].abs().sum() > 0 and grad[ids['camera']].abs().sum() > 0

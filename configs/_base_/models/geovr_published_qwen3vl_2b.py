@@ -29,7 +29,10 @@ video_processor = dict(size=dict(longest_edge=2 * video_max_frames * 300 * 32 * 
 
 model = dict(
     backbone=dict(processor_kwargs=video_processor,
-                  geometry_positions='frame_last_patch'),     # Qwen3VLModel.get_rope_index: frame's last patch
+                  geometry_positions='frame_last_patch',      # Qwen3VLModel.get_rope_index: frame's last patch
+                  # camera_token = nn.Embedding(2, D): row 0 for the first frame, row 1 for the others
+                  geometry_tokens=dict(camera='<|geo_camera|>', scale='<|geo_scale|>',
+                                       camera_first='<|geo_camera_first|>')),
     data_preprocessor=dict(type='QwenVLDataPreprocessor', insert_geometry_tokens=True, repeat_frames=2,
                            teacher_frames='processor'),
     teacher=teacher,

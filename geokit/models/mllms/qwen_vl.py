@@ -74,7 +74,9 @@ class QwenVLBackbone(nn.Module):
         processor_kwargs: attributes set on the video processor (e.g. ``size``, ``do_sample_frames``).
         dtype: parameter dtype (``'float32'``, ``'bfloat16'``); mixed precision comes from the AMP optim wrapper.
         attn_implementation: ``'sdpa'`` (default), ``'eager'`` or ``'flash_attention_2'``.
-        geometry_tokens: ``{'camera': str, 'scale': str}`` special tokens to add (kept if already present).
+        geometry_tokens: ``{'camera': str, 'scale': str}`` special tokens to add (kept if already present); with
+            ``'camera_first': str`` too, every video's first camera token is that token, with its own embedding
+            (GeoVR's ``camera_token = nn.Embedding(2, D)``; default: one camera embedding for all frames).
         freeze: regexes over the HF model's parameter names; matches are frozen (default: the vision tower
             except the merger(s), see ``DEFAULT_FREEZE``).
         gradient_checkpointing: transformers' ``gradient_checkpointing_enable`` (non-reentrant).
