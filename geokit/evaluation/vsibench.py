@@ -11,6 +11,12 @@ Per sample:
 
 Per benchmark: each question type is averaged over its samples; ``object_rel_direction`` is the mean of its
 easy / medium / hard accuracies; ``overall`` is the mean of the eight task scores.
+
+``rules='geovr'`` reproduces GeoVR's own scoring (``metric_result.py``), for comparing with its table only: the
+multiple-choice answer is the first *character* of the stripped text (case-sensitive), a numerical answer is
+``float`` of the whole stripped text, relative error ``< 1 - c`` (strict) with ``c = round(0.5 + 0.05 i, 2)``,
+the three direction difficulties are pooled sample by sample, and ``overall`` divides the task sum by 8 (a task
+without samples counts 0). See :func:`geovr_score_prediction` and :func:`aggregate_scores`.
 """
 from __future__ import annotations
 
@@ -115,17 +121,54 @@ def score_prediction(prediction: str, ground_truth: str | float, question_type: 
     return mean_relative_accuracy(value, target)
 
 
-def aggregate_scores(records: Iterable[Mapping]) -> dict:
+def geovr_answer(prediction: str, question_type: str) -> str:
+    """The answer GeoVR's ``metric_result.py`` reads: the first character (multiple choice) or the whole text."""
+    text = prediction.strip()
+    return text[:1] if metric_name(question_type) == ACCURACY_METRIC else text
+
+
+def geovr_score_prediction(prediction: str, ground_truth: str | float, question_type: str) -> float:
+    """Score one answer by GeoVR's own rules (``calculate_metrics`` in ``metric_result.py``; module docstring).
+
+    Multiple choice: 1 if the first character of the stripped text equals the stripped ground truth (an empty
+    answer scores 0). Numerical: ``float`` of the stripped text (0 if it is not a number), relative error
+    ``|pred - gt| / gt`` (``gt = 0``: 0 if ``pred = 0`` else infinite), then the fraction of the 10 thresholds
+    ``c = 0.50, ..., 0.95`` with ``error < 1 - c``.
+    """
+    answer = geovr_answer(prediction, question_type)
+    if metric_name(question_type) == ACCURACY_METRIC:
+        return 1.0 if answer and answer == str(ground_truth).strip() else 0.0
+    value, target = to_float(answer), to_float(ground_truth)
+    if value is None or target is None:
+        return 0.0
+    if target == 0:
+        error = 0.0 if value == 0 else math.inf
+    else:
+        error = abs(value - target) / target
+    return sum(error < 1.0 - round(0.5 + i * 0.05, 2) for i in range(10)) / 10.0
+
+
+#: Per-sample scoring rules by name (``VSIBenchMetric(rules=...)``): the official ones (default) and GeoVR's.
+SCORING_RULES = {'official': score_prediction, 'geovr': geovr_score_prediction}
+#: The answer each rule set reads from a generated text (recorded next to the score).
+ANSWER_RULES = {'official': lambda prediction, question_type: fuzzy_matching(prediction), 'geovr': geovr_answer}
+
+
+def aggregate_scores(records: Iterable[Mapping], rules: str = 'official') -> dict:
     """Per-question-type, per-task and overall scores from scored samples.
 
     Args:
         records: mappings with ``question_type`` and ``score`` (as written by :class:`VSIBenchMetric`).
+        rules: ``'official'``, or ``'geovr'`` (direction difficulties pooled per sample; overall = task sum / 8).
     Returns:
         ``{'overall': float, 'tasks': {task: score}, 'question_types': {question_type: score},
         'counts': {question_type: n}, 'missing_tasks': [task, ...]}``; scores in [0, 1]. As in the official
         aggregation, question types without samples are left out of their averages (``missing_tasks`` lists the
         tasks that had none, and ``overall`` averages the tasks present).
     """
+    if rules not in SCORING_RULES:
+        raise ValueError(f'VSI-Bench scoring rules must be one of {sorted(SCORING_RULES)}, got {rules!r}.')
+    records = list(records)
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     for record in records:
@@ -138,9 +181,14 @@ def aggregate_scores(records: Iterable[Mapping]) -> dict:
     for task in TASKS:
         members = DIRECTION_QUESTION_TYPES if task == 'object_rel_direction' else (task,)
         present = [per_type[member] for member in members if member in per_type]
-        if present:
+        if present and rules == 'geovr':    # pooled over the samples of all members
+            tasks[task] = sum(sums[m] for m in members) / sum(counts[m] for m in members)
+        elif present:
             tasks[task] = sum(present) / len(present)
-    overall = sum(tasks.values()) / len(tasks) if tasks else 0.0
+    if rules == 'geovr':
+        overall = sum(tasks.values()) / len(TASKS)
+    else:
+        overall = sum(tasks.values()) / len(tasks) if tasks else 0.0
     return dict(overall=overall, tasks=tasks, question_types=dict(sorted(per_type.items())),
                 counts=dict(sorted(counts.items())), missing_tasks=[task for task in TASKS if task not in tasks])
 

@@ -22,7 +22,7 @@ from geokit.evaluation.records import (
     write_jsonl_atomic,
     write_text_atomic,
 )
-from geokit.evaluation.vsibench import aggregate_scores, format_markdown_table, fuzzy_matching, score_prediction
+from geokit.evaluation.vsibench import ANSWER_RULES, SCORING_RULES, aggregate_scores, format_markdown_table
 from geokit.registry import METRICS
 
 SUMMARY_JSON = 'summary.json'
@@ -31,7 +31,7 @@ SUMMARY_MARKDOWN = 'summary.md'
 
 @METRICS.register_module()
 class VSIBenchMetric(BaseMetric):
-    """Score generated answers by VSI-Bench's official rules and write predictions and the per-task table.
+    """Score generated answers by VSI-Bench's official rules (or GeoVR's: ``rules``); write predictions and a table.
 
     Consumes the outputs of the model's ``predict`` mode: one dict per sample with ``'prediction'`` (the generated
     text) and ``'meta'`` (the dataset sample's meta: ``id``, ``question_type``, ``ground_truth``, ``options``,
@@ -52,14 +52,19 @@ class VSIBenchMetric(BaseMetric):
         out_dir: output directory; ``None`` = ``<work_dir>/vsibench`` of the running Runner.
         resume: count (and let the sampler skip) samples already scored in ``out_dir``.
         collect_device / prefix / collect_dir: as in mmengine's ``BaseMetric``.
+        rules: ``'official'`` (default, VSI-Bench's rules) or ``'geovr'`` (GeoVR's own parsing and aggregation,
+            only to compare with GeoVR's table; see :mod:`geokit.evaluation.vsibench`).
     Returns (from ``evaluate``): ``vsibench/overall`` and ``vsibench/<task>`` in percent.
     """
 
     default_prefix = 'vsibench'
 
     def __init__(self, out_dir: str | None = None, resume: bool = False, collect_device: str = 'cpu',
-                 prefix: str | None = None, collect_dir: str | None = None) -> None:
+                 prefix: str | None = None, collect_dir: str | None = None, rules: str = 'official') -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, collect_dir=collect_dir)
+        if rules not in SCORING_RULES:
+            raise ValueError(f'test_evaluator.rules must be one of {sorted(SCORING_RULES)}, got {rules!r}.')
+        self.rules = rules
         self.out_dir = resolve_out_dir(out_dir, 'vsibench', 'test_evaluator.out_dir')
         self.resume = resume
         self.rank, self.world_size = get_dist_info()
@@ -98,9 +103,9 @@ class VSIBenchMetric(BaseMetric):
             prediction = str(output['prediction'])
             records.append(dict(
                 id=str(meta['id']), dataset=meta.get('dataset'), scene_name=meta.get('scene_name'),
-                question_type=meta['question_type'], prediction=prediction, answer=fuzzy_matching(prediction),
-                ground_truth=meta['ground_truth'],
-                score=score_prediction(prediction, meta['ground_truth'], meta['question_type'])))
+                question_type=meta['question_type'], prediction=prediction,
+                answer=ANSWER_RULES[self.rules](prediction, meta['question_type']), ground_truth=meta['ground_truth'],
+                score=SCORING_RULES[self.rules](prediction, meta['ground_truth'], meta['question_type'])))
         append_jsonl(self.own_file, records)
         self.results.extend(records)
 
@@ -110,7 +115,7 @@ class VSIBenchMetric(BaseMetric):
         records.update((record['id'], record) for record in results)
         self._resumed = {}
         self._clear_before_next_batch = True
-        summary = aggregate_scores(records.values())
+        summary = aggregate_scores(records.values(), self.rules)
         summary['num_samples'] = len(records)
         if summary['missing_tasks']:
             print_log(f'VSIBenchMetric: no samples for tasks {summary["missing_tasks"]}; overall averages the '
