@@ -138,6 +138,8 @@ def test_paper_config_builds_on_meta_device():
     assert type(model.losses['depth']).__name__ == 'TrimmedL1DepthLoss'
     assert model.losses['pose'].translation_clamp == 100.0
     assert model.backbone.processor.video_processor.max_frames == 64
+    trainable = {n for n, p in model.backbone.named_parameters() if p.requires_grad}
+    assert any('visual.merger' in n for n in trainable) and not any('deepstack_merger' in n for n in trainable)
 
 
 def test_published_geovr_objectives_train_on_the_tiny_backbone():

@@ -32,7 +32,10 @@ model = dict(
                   geometry_positions='frame_last_patch',      # Qwen3VLModel.get_rope_index: frame's last patch
                   # camera_token = nn.Embedding(2, D): row 0 for the first frame, row 1 for the others
                   geometry_tokens=dict(camera='<|geo_camera|>', scale='<|geo_scale|>',
-                                       camera_first='<|geo_camera_first|>')),
+                                       camera_first='<|geo_camera_first|>'),
+                  # training/train.py set_model (tune_mm_vision False, tune_mm_mlp True): the whole ViT is frozen
+                  # but visual.merger, so DeepStack's mergers stay frozen too (geokit's default trains them)
+                  freeze=[r'^model\.visual\.(patch_embed|pos_embed|blocks|deepstack_merger_list)\.']),
     data_preprocessor=dict(type='QwenVLDataPreprocessor', insert_geometry_tokens=True, repeat_frames=2,
                            teacher_frames='processor'),
     teacher=teacher,
