@@ -4,8 +4,9 @@ A *camera token* goes right after the last video token of every temporal patch g
 ``temporal_patch_size`` input frames) and a *scale token* right after the last camera token of every video. For
 Qwen3-VL that gives ``... <|video_pad|>*n <|geo_camera|> <|vision_end|>`` per frame and
 ``... <|geo_camera|> <|geo_scale|> <|vision_end|>`` for the last frame. The new tokens are text tokens
-(``mm_token_type_ids == 0``), so stock transformers' ``get_rope_index`` gives them consecutive 1-D positions
-between the vision blocks.
+(``mm_token_type_ids == 0``) with their own embedding rows; their RoPE positions are set by the backbone
+(:meth:`geokit.models.mllms.QwenVLBackbone.geometry_position_ids`: each takes its frame's last patch's position, so
+no other token moves).
 
 Everything is array index arithmetic (one scan for the video tokens, a step-function shift, scattered writes) in
 numpy on the collator's CPU tensors: no Python loop over tokens.
