@@ -279,8 +279,8 @@ class QwenVLBackbone(nn.Module):
         return positions, deltas
 
     def position_kwargs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                         mm_token_type_ids: torch.Tensor, video_grid_thw: torch.Tensor,
-                         second_per_grid_ts: torch.Tensor | None, geometry_tokens: bool) -> dict[str, torch.Tensor]:
+                        mm_token_type_ids: torch.Tensor, video_grid_thw: torch.Tensor,
+                        second_per_grid_ts: torch.Tensor | None, geometry_tokens: bool) -> dict[str, torch.Tensor]:
         """RoPE arguments for the stock forward: explicit ``position_ids`` when geometry tokens must not move any."""
         if geometry_tokens and self.geometry_positions == 'frame_last_patch':
             positions, _ = self.geometry_position_ids(input_ids, attention_mask, mm_token_type_ids, video_grid_thw,
@@ -300,7 +300,7 @@ class QwenVLBackbone(nn.Module):
         """
         self.hf_model.model.rope_deltas = None
         rope = self.position_kwargs(input_ids, attention_mask, mm_token_type_ids, video_grid_thw,
-                                     second_per_grid_ts, geometry_tokens)
+                                    second_per_grid_ts, geometry_tokens)
         out = self.hf_model.model(input_ids=input_ids, attention_mask=attention_mask,
                                   mm_token_type_ids=mm_token_type_ids,
                                   mm_encoder_outputs={'video': vision_outputs}, use_cache=False,
