@@ -44,7 +44,8 @@ PAPER_FRAMES = {'geovr': 32, 'spatial_mllm': 16}
 PAPER_HW = (480, 640)
 #: Pixel budgets of the released checkpoints' video processors (the tiny processor's would downscale the frames):
 #: Qwen3-VL-2B-Instruct ``longest_edge`` = pixels of the whole video; Qwen2.5-VL-3B-Instruct = pixels per frame.
-#: Both keep 480 x 640 frames at full resolution (Qwen3-VL: 16 x 15 x 20 = 4800 tokens for 32 frames;
+#: Both keep 480 x 640 frames at full resolution (Qwen3-VL: 32 x 15 x 20 = 9600 tokens for 32 frames, each given
+#: twice as GeoVR does (64 frames, within the budget);
 #: Qwen2.5-VL: 8 x 17 x 23 = 3128 tokens for 16 frames).
 PAPER_VIDEO_SIZE = {'Qwen3VLBackbone': {'shortest_edge': 4096, 'longest_edge': 25165824},
                     'Qwen25VLBackbone': {'shortest_edge': 3136, 'longest_edge': 12845056}}

@@ -1,4 +1,5 @@
-"""The official VSI-Bench prompt (thinking-in-space lmms-eval task), in one place for datasets and evaluation."""
+"""VSI-Bench prompts in one place for datasets and evaluation: the official one (thinking-in-space lmms-eval task,
+the default) and GeoVR's own (``eval_vsi.py``), for comparing with GeoVR's table."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -33,3 +34,25 @@ def build_vsibench_prompt(item: Mapping) -> str:
         return '\n'.join([PRE_PROMPT, item['question'], options, MCA_POST_PROMPT])
     raise ValueError(f'Unknown VSI-Bench question_type {question_type!r}; known: '
                      f'{", ".join(MCA_QUESTION_TYPES + NA_QUESTION_TYPES)}.')
+
+
+GEOVR_MCA_POST_PROMPT = "Answer with ONLY the option's letter directly."
+GEOVR_NA_POST_PROMPT = 'Please answer the question ONLY using a single Arabic numeral.'
+
+
+def build_geovr_prompt(item: Mapping) -> str:
+    """GeoVR's VSI-Bench prompt (``process_chunk`` in ``eval_vsi.py``): no pre-prompt, no ``Options:`` line.
+
+    Numerical questions: ``question \n na_post_prompt``; multiple choice: ``question \n A. .. \n B. .. \n
+    mca_post_prompt``.
+    """
+    question_type = item['question_type']
+    if question_type in NA_QUESTION_TYPES:
+        return '\n'.join([item['question'], GEOVR_NA_POST_PROMPT])
+    if question_type in MCA_QUESTION_TYPES:
+        return '\n'.join([item['question'], *item['options'], GEOVR_MCA_POST_PROMPT])
+    return build_vsibench_prompt(item)  # raises with the known types
+
+
+#: Prompt styles by name (``VSIBenchDataset(prompt_style=...)``).
+PROMPT_STYLES = {'official': build_vsibench_prompt, 'geovr': build_geovr_prompt}

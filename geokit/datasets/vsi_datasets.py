@@ -26,7 +26,7 @@ from geokit.errors import InputFileError, InputFileNotFoundError
 from geokit.registry import DATASETS, FRAME_SAMPLERS
 
 from .geometry_io import GEOMETRY_FIX, read_geometry_file
-from .prompts import build_vsibench_prompt
+from .prompts import PROMPT_STYLES
 from .published import normalize_training_row, read_annotation_rows
 from .synthvsi.generate import ensure_synthvsi
 from .video_io import VideoReadError, probe_video, read_video_frames  # noqa: F401 (VideoReadError re-exported)
@@ -190,11 +190,19 @@ class VSIBenchDataset(_VideoQADataset):
 
     The human turn is the official VSI-Bench prompt (:func:`~geokit.datasets.prompts.build_vsibench_prompt`) after
     ``'<video>\\n'``; the gpt turn is the ground truth.
+
+    Args:
+        prompt_style: ``'official'`` (default) or ``'geovr'`` (GeoVR's own prompt, for comparing with its table;
+            see :data:`~geokit.datasets.prompts.PROMPT_STYLES`).
     """
 
     required_fields = ('id', 'question_type', 'question', 'ground_truth')
 
-    def __init__(self, *args, test_mode: bool = True, **kwargs) -> None:
+    def __init__(self, *args, test_mode: bool = True, prompt_style: str = 'official', **kwargs) -> None:
+        if prompt_style not in PROMPT_STYLES:
+            raise ValueError(f'VSIBenchDataset.prompt_style must be one of {sorted(PROMPT_STYLES)}, got '
+                             f'{prompt_style!r}.')
+        self.prompt_style = prompt_style
         super().__init__(*args, test_mode=test_mode, **kwargs)
 
     def _to_info(self, row: dict) -> dict:
@@ -202,7 +210,8 @@ class VSIBenchDataset(_VideoQADataset):
         meta = dict(id=row['id'], dataset=row.get('dataset'), scene_name=row.get('scene_name'),
                     question_type=row['question_type'], options=row.get('options'),
                     ground_truth=str(row['ground_truth']), video=video_path)
-        conversations = [{'from': 'human', 'value': f'{VIDEO_TOKEN}\n' + build_vsibench_prompt(row)},
+        prompt = PROMPT_STYLES[self.prompt_style](row)
+        conversations = [{'from': 'human', 'value': f'{VIDEO_TOKEN}\n' + prompt},
                          {'from': 'gpt', 'value': str(row['ground_truth'])}]
         return dict(video_path=video_path, geometry_path=geometry_path, conversations=conversations, meta=meta)
 

@@ -1,4 +1,4 @@
-"""VSI-Bench scoring by named rules: the 2024 official rules (default) and lmms-eval's current numeric parsing.
+"""VSI-Bench scoring by named rules: the 2024 official rules (default), lmms-eval's current numeric parsing, GeoVR's.
 
 Scoring modes (:data:`SCORING_MODES`; every result file names the mode that scored it):
 
@@ -7,6 +7,8 @@ Scoring modes (:data:`SCORING_MODES`; every result file names the mode that scor
 * ``'lmms-eval'`` -- lmms-eval's current ``vsibench`` task: the same, except that a numerical answer is the first
   number *anywhere* in the generated text, digits or English number words (:func:`extract_number`; ``"There are
   three chairs"`` -> 3, ``"about 2.5 m"`` -> 2.5), where the 2024 rules read only the first token.
+
+* ``'geovr'`` -- GeoVR's own parsing and aggregation (below).
 
 A further mode is one :func:`register_scoring_mode` call.
 
@@ -21,6 +23,12 @@ Per sample (``'official-2024'``):
 
 Per benchmark: each question type is averaged over its samples; ``object_rel_direction`` is the mean of its
 easy / medium / hard accuracies; ``overall`` is the mean of the eight task scores.
+
+``'geovr'`` reproduces GeoVR's own scoring (``metric_result.py``), for comparing with its table only: the
+multiple-choice answer is the first *character* of the stripped text (case-sensitive), a numerical answer is
+``float`` of the whole stripped text, relative error ``< 1 - c`` (strict) with ``c = round(0.5 + 0.05 i, 2)``,
+the three direction difficulties are pooled sample by sample, and ``overall`` divides the task sum by 8 (a task
+without samples counts 0). See :func:`geovr_score_prediction` and :func:`aggregate_scores`.
 """
 from __future__ import annotations
 
@@ -162,12 +170,18 @@ class ScoringMode:
         description: one line for summaries and docs.
         choice: generated text -> the option token compared with the ground-truth letter.
         number: generated text -> the number compared with the ground truth (``None``: not a number, scores 0).
+        score: ``(prediction, ground_truth, question_type) -> score`` replacing the official comparison (exact
+            match, mean relative accuracy) for rule sets that compare differently; ``None``: the official one.
+        aggregation: ``'official'`` (mean per question type, direction = mean of its difficulties, overall = mean
+            of the tasks present) or ``'geovr'`` (directions pooled per sample, overall = task sum / 8).
     """
 
     name: str
     description: str
     choice: Callable[[str], str]
     number: Callable[[str], float | None]
+    score: Callable[[str, str | float, str], float] | None = None
+    aggregation: str = 'official'
 
 
 #: Scoring modes by name; ``DEFAULT_SCORING_MODE`` is the 2024 official rules.
@@ -230,6 +244,8 @@ def score_prediction(prediction: str, ground_truth: str | float, question_type: 
         KeyError: unknown scoring mode.
     """
     scoring = get_scoring_mode(mode)
+    if scoring.score is not None:
+        return scoring.score(prediction, ground_truth, question_type)
     if metric_name(question_type) == ACCURACY_METRIC:
         return exact_match(scoring.choice(prediction), str(ground_truth))
     target = to_float(ground_truth)
@@ -242,17 +258,55 @@ def score_prediction(prediction: str, ground_truth: str | float, question_type: 
     return mean_relative_accuracy(value, target)
 
 
-def aggregate_scores(records: Iterable[Mapping]) -> dict:
+def geovr_answer(prediction: str, question_type: str) -> str:
+    """The answer GeoVR's ``metric_result.py`` reads: the first character (multiple choice) or the whole text."""
+    text = prediction.strip()
+    return text[:1] if metric_name(question_type) == ACCURACY_METRIC else text
+
+
+def geovr_score_prediction(prediction: str, ground_truth: str | float, question_type: str) -> float:
+    """Score one answer by GeoVR's own rules (``calculate_metrics`` in ``metric_result.py``; module docstring).
+
+    Multiple choice: 1 if the first character of the stripped text equals the stripped ground truth (an empty
+    answer scores 0). Numerical: ``float`` of the stripped text (0 if it is not a number), relative error
+    ``|pred - gt| / gt`` (``gt = 0``: 0 if ``pred = 0`` else infinite), then the fraction of the 10 thresholds
+    ``c = 0.50, ..., 0.95`` with ``error < 1 - c``.
+    """
+    answer = geovr_answer(prediction, question_type)
+    if metric_name(question_type) == ACCURACY_METRIC:
+        return 1.0 if answer and answer == str(ground_truth).strip() else 0.0
+    value, target = to_float(answer), to_float(ground_truth)
+    if value is None or target is None:
+        return 0.0
+    if target == 0:
+        error = 0.0 if value == 0 else math.inf
+    else:
+        error = abs(value - target) / target
+    return sum(error < 1.0 - round(0.5 + i * 0.05, 2) for i in range(10)) / 10.0
+
+
+register_scoring_mode(ScoringMode(
+    'geovr', "GeoVR's own metric_result.py: option = first character (case-sensitive); number = float() of the "
+    'whole text; strict MRA; direction difficulties pooled; overall = task sum / 8',
+    choice=lambda text: text.strip()[:1], number=lambda text: to_float(text.strip()), score=geovr_score_prediction,
+    aggregation='geovr'))
+
+
+def aggregate_scores(records: Iterable[Mapping], mode: str | ScoringMode = DEFAULT_SCORING_MODE) -> dict:
     """Per-question-type, per-task and overall scores from scored samples.
 
     Args:
         records: mappings with ``question_type`` and ``score`` (as written by :class:`VSIBenchMetric`).
+        mode: the scoring mode whose aggregation applies (:attr:`ScoringMode.aggregation`): official, or GeoVR's
+            (direction difficulties pooled per sample; overall = task sum / 8).
     Returns:
         ``{'overall': float, 'tasks': {task: score}, 'question_types': {question_type: score},
         'counts': {question_type: n}, 'missing_tasks': [task, ...]}``; scores in [0, 1]. As in the official
         aggregation, question types without samples are left out of their averages (``missing_tasks`` lists the
         tasks that had none, and ``overall`` averages the tasks present).
     """
+    pooled = get_scoring_mode(mode).aggregation == 'geovr'
+    records = list(records)
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     for record in records:
@@ -265,9 +319,14 @@ def aggregate_scores(records: Iterable[Mapping]) -> dict:
     for task in TASKS:
         members = DIRECTION_QUESTION_TYPES if task == 'object_rel_direction' else (task,)
         present = [per_type[member] for member in members if member in per_type]
-        if present:
+        if present and pooled:    # pooled over the samples of all members
+            tasks[task] = sum(sums[m] for m in members) / sum(counts[m] for m in members)
+        elif present:
             tasks[task] = sum(present) / len(present)
-    overall = sum(tasks.values()) / len(tasks) if tasks else 0.0
+    if pooled:
+        overall = sum(tasks.values()) / len(TASKS)
+    else:
+        overall = sum(tasks.values()) / len(tasks) if tasks else 0.0
     return dict(overall=overall, tasks=tasks, question_types=dict(sorted(per_type.items())),
                 counts=dict(sorted(counts.items())), missing_tasks=[task for task in TASKS if task not in tasks])
 

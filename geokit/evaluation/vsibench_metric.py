@@ -40,7 +40,7 @@ SUMMARY_MARKDOWN = 'summary.md'
 
 @METRICS.register_module()
 class VSIBenchMetric(BaseMetric):
-    """Score generated answers by VSI-Bench's official rules and write predictions and the per-task table.
+    """Score generated answers by VSI-Bench's official rules (or another scoring ``mode``); write predictions + a table.
 
     Consumes the outputs of the model's ``predict`` mode: one dict per sample with ``'prediction'`` (the generated
     text) and ``'meta'`` (the dataset sample's meta: ``id``, ``question_type``, ``ground_truth``, ``options``,
@@ -66,8 +66,8 @@ class VSIBenchMetric(BaseMetric):
     Args:
         out_dir: output directory; ``None`` = ``<work_dir>/vsibench`` of the running Runner.
         resume: count (and let the sampler skip) samples already scored in ``out_dir``.
-        mode: scoring mode (:data:`~geokit.evaluation.vsibench.SCORING_MODES`): ``'official-2024'`` (default) or
-            ``'lmms-eval'``.
+        mode: scoring mode (:data:`~geokit.evaluation.vsibench.SCORING_MODES`): ``'official-2024'`` (default),
+            ``'lmms-eval'``, or ``'geovr'`` (GeoVR's own parsing and aggregation, only to compare with its table).
         prior_ann_file: training annotations the answer-prior baseline is fitted on
             (:class:`~geokit.evaluation.vsibench_prior.AnswerPrior`); relative paths are relative to the test
             dataset's ``data_root``. ``None``: no baseline. A missing file is logged and the baseline left out.
@@ -156,7 +156,7 @@ class VSIBenchMetric(BaseMetric):
 
     def _summarize(self, records: list[dict], subset: str, prior: AnswerPrior | None) -> dict:
         """Scores of ``records``, tagged with the scoring mode and subset, with the prior's scores beside them."""
-        summary = aggregate_scores(records)
+        summary = aggregate_scores(records, self.scoring)
         summary.update(num_samples=len(records), scoring_mode=self.scoring.name,
                        scoring_mode_description=self.scoring.description, subset=subset)
         answers: dict[str, set] = {}
@@ -166,7 +166,7 @@ class VSIBenchMetric(BaseMetric):
         if prior is not None:
             missing = sorted({r['question_type'] for r in records if prior.predict(r['question_type']) is None})
             prior_records = [dict(question_type=r['question_type'], score=r['prior_score']) for r in records]
-            summary['prior'] = dict(aggregate_scores(prior_records), source=prior.source,
+            summary['prior'] = dict(aggregate_scores(prior_records, self.scoring), source=prior.source,
                                     answers={t: prior.predict(t) for t in summary['counts']},
                                     missing_question_types=missing)
         return summary

@@ -23,6 +23,7 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 
 from geokit.models.mllms.geometry_tokens import insert_geometry_tokens
+from geokit.models.teachers.preprocess import frames_from_processor
 from geokit.registry import MODELS
 
 VIDEO_PLACEHOLDER = '<video>'
@@ -99,11 +100,24 @@ class QwenVLDataPreprocessor(BaseDataPreprocessor):
             checkpoint sees).
         default_fps: frame rate assumed when a sample's meta has no ``fps`` (Qwen-VL timestamps / RoPE spacing).
         system_prompt: optional system turn prepended to every conversation.
+        repeat_frames: give the processor every frame this many times in a row. GeoVR (``get_repeat_video_inputs``
+            in ``utils/preprocess.py``): 2, so one Qwen temporal token (2 frames) is one teacher frame and the heads
+            predict one frame per token (the model sets ``frames_per_token`` accordingly); double the processor's
+            frame and pixel limits to match. Default 1: one token covers two frames (half the video tokens).
+        teacher_frames: what ``data_samples['frames']`` (the teacher's input) holds: ``'input'`` (default: the
+            dataset's frames) or ``'processor'`` (GeoVR: the frames recovered from the processor's patches, i.e.
+            exactly what the MLLM saw, after its resize; see
+            :func:`~geokit.models.teachers.preprocess.frames_from_processor`).
     """
 
     def __init__(self, insert_geometry_tokens: bool = True, geometry_tokens_in_predict: bool = False,
-                 default_fps: float = 2.0, system_prompt: str | None = None, non_blocking: bool = False) -> None:
+                 default_fps: float = 2.0, system_prompt: str | None = None, non_blocking: bool = False,
+                 repeat_frames: int = 1, teacher_frames: str = 'input') -> None:
         super().__init__(non_blocking=non_blocking)
+        if repeat_frames < 1 or teacher_frames not in ('input', 'processor'):
+            raise ValueError(f"model.data_preprocessor: repeat_frames must be >= 1 and teacher_frames 'input' or "
+                             f"'processor', got {repeat_frames!r}, {teacher_frames!r}.")
+        self.repeat_frames, self.teacher_frames = repeat_frames, teacher_frames
         self.insert_geometry_tokens = insert_geometry_tokens
         self.geometry_tokens_in_predict = geometry_tokens_in_predict
         self.default_fps = default_fps
@@ -182,8 +196,17 @@ class QwenVLDataPreprocessor(BaseDataPreprocessor):
         prompts, answers = self._prompts(samples)
         padding_side = 'right' if training else 'left'
         frames = [torch.as_tensor(s['frames']) for s in samples]
-        batch = dict(processor(text=prompts, videos=frames, video_metadata=self._video_metadata(samples),
+        metadata = self._video_metadata(samples)
+        shown, repeat = frames, self.repeat_frames
+        if repeat > 1:  # each frame twice in a row at its own timestamp: one temporal token per frame
+            shown = [f.repeat_interleave(repeat, 0) for f in frames]
+            metadata = [dict(m, frames_indices=[i for i in m['frames_indices'] for _ in range(repeat)])
+                        for m in metadata]
+        batch = dict(processor(text=prompts, videos=shown, video_metadata=metadata,
                                padding=True, padding_side=padding_side, return_tensors='pt'))
+        if self.teacher_frames == 'processor':
+            frames = frames_from_processor(batch['pixel_values_videos'], batch['video_grid_thw'],
+                                           processor.video_processor, [len(f) for f in frames], repeat)
         if training:
             missing = [i for i, a in enumerate(answers) if a is None]
             if missing:
@@ -200,7 +223,8 @@ class QwenVLDataPreprocessor(BaseDataPreprocessor):
                 carry['labels'] = (batch['labels'], -100, -100)
             new_ids, carried = insert_geometry_tokens(
                 batch['input_ids'], backbone.video_token_id, batch['video_grid_thw'], backbone.spatial_merge_size,
-                ids['camera'], ids['scale'], backbone.pad_token_id, carry, padding_side)
+                ids['camera'], ids['scale'], backbone.pad_token_id, carry, padding_side,
+                first_camera_token_id=ids.get('camera_first'))
             batch.update(input_ids=new_ids, **carried)
         batch['geometry_tokens'] = with_geometry
         data_samples = {

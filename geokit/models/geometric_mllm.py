@@ -143,7 +143,13 @@ class GeometricMLLM(BaseModel):
         self.data_preprocessor.bind(self.backbone)
         self._teacher = [TEACHERS.build(t) if t is not None else None for t in (teacher, scale_teacher)]
         self.fusion = CONNECTORS.build(fusion) if fusion is not None else None
-        head_defaults = dict(in_channels=self.backbone.hidden_size, frames_per_token=self.backbone.frames_per_token)
+        # frames a temporal token stands for: the ViT's temporal patch, divided by the preprocessor's frame repeat
+        repeat = int(getattr(self.data_preprocessor, 'repeat_frames', 1))
+        if self.backbone.frames_per_token % repeat:
+            raise ValueError(f'model.data_preprocessor.repeat_frames={repeat} must divide the temporal patch size '
+                             f'{self.backbone.frames_per_token}.')
+        head_defaults = dict(in_channels=self.backbone.hidden_size, frames_per_token=self.backbone.frames_per_token
+                             // repeat)
         objectives = [Objective(cfg, self.backbone.num_layers, head_defaults, i) for i, cfg in enumerate(objectives)]
         names = [o.name for o in objectives]
         if len(set(names)) != len(names):

@@ -1,4 +1,6 @@
-# GeoVR paper settings: Qwen3-VL-2B-Instruct + VGGT-1B teacher on VSI-590K, evaluated on VSI-Bench.
+# GeoVR paper settings: Qwen3-VL-2B-Instruct + VGGT-1B teacher on VSI-590K, evaluated on VSI-Bench, with GeoVR's
+# published losses, heads, token positions and frame handling (configs/_base_/models/geovr_published_qwen3vl_2b.py;
+# geokit's alternatives: docs/fidelity.md).
 # 32 frames, lr 2e-5 (heads 1e-4), loss weights camera 2.5 / depth 1 / align 1 / scale 1, bf16, ZeRO-2-style
 # sharding (FSDP SHARD_GRAD_OP: gradients + optimizer states sharded, parameters replicated).
 #   torchrun --nproc-per-node 8 tools/train.py projects/geovr/geovr_qwen3vl-2b_vggt-1b_vsi590k.py --launcher pytorch
@@ -6,7 +8,7 @@
 _base_ = [
     '../../configs/_base_/default_runtime.py',
     '../../configs/_base_/schedules/adamw_iters.py',
-    '../../configs/_base_/models/geovr_qwen3vl_2b.py',
+    '../../configs/_base_/models/geovr_published_qwen3vl_2b.py',
     '../../configs/_base_/strategies.py',
 ]
 custom_imports = dict(imports=['geokit.models', 'geokit.datasets', 'geokit.evaluation'], allow_failed_imports=False)

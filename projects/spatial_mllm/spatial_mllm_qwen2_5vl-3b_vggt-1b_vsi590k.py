@@ -1,7 +1,10 @@
-# Spatial-MLLM paper settings: Qwen2.5-VL-3B-Instruct + VGGT-1B spatial encoder + MLP-add connector, 16 frames,
-# SFT with lr 7e-6 (connector 2e-5), weight decay 0.1, cosine with 3 % warm-up, bf16 (Spatial-MLLM's training
-# script); trained on VSI-590K here (Spatial-MLLM-120k is not public in this format), evaluated on VSI-Bench with
-# space-aware frames. Every path below is local and must exist; a missing one fails with the config key to set.
+# Spatial-MLLM paper settings: Qwen2.5-VL-3B-Instruct + VGGT-1B spatial encoder + MLP-add connector, 16 frames of
+# 293216 .. 324576 pixels, SFT with lr 7e-6 (connector and ViT merger 2e-5), weight decay 0.1 (none on biases and
+# LayerNorms), cosine with 3 % warm-up, bf16, batch 1 x 8 accumulation (Spatial-MLLM's
+# scripts/training/spatial_mllm_train_demo.sh, src/qwenvl/train/{train_qwen,trainer}.py); trained on VSI-590K here
+# (Spatial-MLLM-120k is not public in this format), evaluated on VSI-Bench with space-aware frames. Remaining
+# differences (temporal spacing, GPU count, gradient checkpointing): docs/fidelity.md. Every path below is local
+# and must exist; a missing one fails with the config key to set.
 #   1. python tools/sa_sample.py projects/spatial_mllm/spatial_mllm_qwen2_5vl-3b_vggt-1b_vsi590k.py \
 #          --out data/vsibench/sa_16.jsonl --teacher-key sa_teacher --num-frames 16 --candidates 128
 #   2. torchrun --nproc-per-node 8 tools/train.py projects/spatial_mllm/spatial_mllm_qwen2_5vl-3b_vggt-1b_vsi590k.py \
@@ -24,6 +27,8 @@ sa_teacher = dict(type='VGGTTeacher', load_from='checkpoints/VGGT-1B', image_siz
                   feature_layers=[], with_points=True, frames_chunk_size=8)
 
 num_frames = 16
+# data_qwen.py process_video: video_{min,max}_frame_pixels = 293216 / 324576 per frame
+model = dict(backbone=dict(processor_kwargs=dict(size=dict(shortest_edge=293216, longest_edge=324576))))
 train_dataloader = dict(
     batch_size=1, num_workers=4, collate_fn=dict(type='geokit.list_collate'),
     sampler=dict(type='InfiniteSampler', shuffle=True),
@@ -49,7 +54,10 @@ connector_lr = 2e-5
 optim_wrapper = dict(
     type='AmpOptimWrapper', dtype='bfloat16', accumulative_counts=8,
     optimizer=dict(type='AdamW', lr=lr, betas=(0.9, 0.999), weight_decay=0.1),
-    paramwise_cfg=dict(custom_keys={'fusion.connector': dict(lr_mult=connector_lr / lr)}),
+    # trainer.py create_optimizer: mm_projector_lr for the connector and visual.merger; HF's decay rule
+    paramwise_cfg=dict(custom_keys={'fusion.connector': dict(lr_mult=connector_lr / lr),
+                                    'visual.merger': dict(lr_mult=connector_lr / lr)},
+                       bias_decay_mult=0.0, norm_decay_mult=0.0),
     clip_grad=dict(max_norm=1.0),
 )
 param_scheduler = [

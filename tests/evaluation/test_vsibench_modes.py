@@ -44,7 +44,7 @@ def test_multiple_choice_is_the_same_in_both_modes():
 
 
 def test_unknown_mode_lists_the_registered_ones_and_a_mode_can_be_added():
-    with pytest.raises(KeyError, match="registered: \\['lmms-eval', 'official-2024'"):
+    with pytest.raises(KeyError, match="registered: \\['geovr', 'lmms-eval', 'official-2024'"):
         get_scoring_mode('nope')
     strict = ScoringMode('test-last-token', 'last token', choice=lambda t: t.split()[-1],
                          number=lambda t: float(t.split()[-1]))

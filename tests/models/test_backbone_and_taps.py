@@ -47,7 +47,8 @@ def test_taps_shapes_and_values(backbone):
     assert all(not layer._forward_hooks or len(layer._forward_hooks) == 1 for layer in model.backbone.decoder_layers)
     # reference: the stock model's hidden_states (layer k = hidden_states[k]) at the same token positions
     inputs = data['inputs']
-    rope = model.backbone.rope_kwargs(inputs['video_grid_thw'], inputs.get('second_per_grid_ts'), True)
+    rope = model.backbone.position_kwargs(inputs['input_ids'], inputs['attention_mask'], inputs['mm_token_type_ids'],
+                                          inputs['video_grid_thw'], inputs.get('second_per_grid_ts'), True)
     with torch.no_grad():
         ref = model.backbone.hf_model(input_ids=inputs['input_ids'], attention_mask=inputs['attention_mask'],
                                       mm_token_type_ids=inputs['mm_token_type_ids'],
@@ -82,15 +83,19 @@ def test_geometry_token_positions_and_labels():
 
 
 def test_qwen25_split_grid_keeps_vision_output():
-    """Splitting Qwen2.5-VL's grid per temporal group (for camera tokens) leaves the ViT output unchanged."""
+    """Splitting Qwen2.5-VL's grid per temporal group (legacy 'consecutive_text' positions) leaves the ViT output
+    unchanged; the default positions keep the grid whole."""
     torch.manual_seed(0)
-    backbone = Qwen25VLBackbone('geokit://mllms/tiny-qwen2_5vl', load_weights=False)
+    backbone = Qwen25VLBackbone('geokit://mllms/tiny-qwen2_5vl', load_weights=False,
+                                geometry_positions='consecutive_text')
     proc = backbone.processor
     batch = proc(text=['<|vision_start|><|video_pad|><|vision_end|>'], videos=[make_sample(0)['frames']],
                  return_tensors='pt')
     grid = batch['video_grid_thw']
     split = backbone.rope_kwargs(grid, batch['second_per_grid_ts'], True)['video_grid_thw']
     assert split.tolist() == [[1, 8, 8], [1, 8, 8]]
+    backbone.geometry_positions = 'frame_last_patch'
+    assert backbone.rope_kwargs(grid, batch['second_per_grid_ts'], True)['video_grid_thw'].tolist() == [[2, 8, 8]]
     with torch.no_grad():
         full = torch.cat(backbone.encode_video(batch['pixel_values_videos'], grid).pooler_output)
         parts = torch.cat(backbone.encode_video(batch['pixel_values_videos'], split).pooler_output)

@@ -38,7 +38,8 @@ def test_export_gives_the_same_logits(tmp_path):
     processor = AutoProcessor.from_pretrained(str(out))
     assert type(hf).__name__ == 'Qwen3VLForConditionalGeneration'
     model.eval()
-    data = model.data_preprocessor([make_sample(0), make_sample(1)], True)
+    # an inference batch (no geometry tokens): what the exported plain MLLM sees
+    data = model.data_preprocessor([make_sample(0), make_sample(1)], False)
     inputs = data['inputs']
     with torch.no_grad():
         ours = model(**data, mode='tensor').logits

@@ -124,3 +124,41 @@ def test_paper_config_builds_on_meta_device():
     assert set(model.heads) == {'pose', 'depth', 'scale', 'align'}
     assert next(model.heads.parameters()).device.type == 'meta'
     assert cfg.optim_wrapper.paramwise_cfg.custom_keys['heads']['lr_mult'] == pytest.approx(5.0)
+    # GeoVR as published (configs/_base_/models/geovr_published_qwen3vl_2b.py), at the real widths
+    def linears(module):
+        return [tuple(m.weight.shape) for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears(model.heads['pose']) == [(1536, 2048), (1536, 1536), (9, 1536)]
+    assert linears(model.heads['scale']) == [(512, 2048), (1, 512)]
+    assert all(linears(mlp) == [(1024, 2048), (1024, 1024)] for mlp in model.heads['align'].mlps)
+    assert all(head.frames_per_token == 1 for head in model.heads.values())   # frames fed twice
+    assert model.heads['depth'].confidence is False and model.heads['pose'].fov_activation == 'relu'
+    assert model.backbone.geometry_positions == 'frame_last_patch'
+    assert (model.teacher.view.image_size, model.teacher.view.mode, model.teacher.feature_part) == \
+        (504, 'longest', 'frame')
+    assert type(model.losses['depth']).__name__ == 'TrimmedL1DepthLoss'
+    assert model.losses['pose'].translation_clamp == 100.0
+    assert model.backbone.processor.video_processor.max_frames == 64
+    trainable = {n for n, p in model.backbone.named_parameters() if p.requires_grad}
+    assert any('visual.merger' in n for n in trainable) and not any('deepstack_merger' in n for n in trainable)
+
+
+def test_published_geovr_objectives_train_on_the_tiny_backbone():
+    """GeoVR's published objectives, frame repeat and teacher frames run a real step (tiny backbone, fake teacher)."""
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/_base_/models/geovr_published_qwen3vl_2b.py'))
+    model_cfg = model_config()
+    model_cfg['objectives'] = cfg.model.to_dict()['objectives']
+    model_cfg['data_preprocessor'] = cfg.model.to_dict()['data_preprocessor']
+    model_cfg['teacher'] = dict(type='FakeTeacher', feature_layers=[4, 11, 17, 23])
+    align = next(o for o in model_cfg['objectives'] if o['name'] == 'align')
+    align['head'].update(out_channels=16, hidden_channels=16)                   # the fake teacher's width
+    depth = next(o for o in model_cfg['objectives'] if o['name'] == 'depth')
+    depth['head'].update(features=16, out_channels=[8, 16, 32, 32])
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    data = model.data_preprocessor([make_sample(0), make_sample(1)], True)
+    losses = model(**data, mode='loss')
+    assert {'loss_lm', 'loss_pose', 'loss_depth', 'loss_scale', 'loss_align'} <= set(losses)
+    total = sum(v for k, v in losses.items() if k.startswith('loss_'))
+    assert torch.isfinite(total)
+    total.backward()
+    assert model.heads['align'].mlps[0][1].weight.grad is not None

@@ -69,10 +69,14 @@ class BaseGeometryHead(nn.Module):
         return x[:, :num_frames]
 
 
-def mlp(in_channels: int, hidden_channels: int, out_channels: int) -> nn.Sequential:
-    """LayerNorm - Linear - GELU - Linear."""
-    return nn.Sequential(nn.LayerNorm(in_channels), nn.Linear(in_channels, hidden_channels), nn.GELU(),
-                         nn.Linear(hidden_channels, out_channels))
+def mlp(in_channels: int, hidden_channels: int, out_channels: int, hidden_layers: int = 1) -> nn.Sequential:
+    """LayerNorm - (Linear - GELU) x ``hidden_layers`` - Linear."""
+    if hidden_layers < 1:
+        raise ValueError(f'an MLP head needs hidden_layers >= 1, got {hidden_layers}.')
+    layers: list[nn.Module] = [nn.LayerNorm(in_channels)]
+    for index in range(hidden_layers):
+        layers += [nn.Linear(in_channels if index == 0 else hidden_channels, hidden_channels), nn.GELU()]
+    return nn.Sequential(*layers, nn.Linear(hidden_channels, out_channels))
 
 
 def check_features(name: str, features: list[torch.Tensor], count: int | None, ndim: int) -> None:

@@ -62,11 +62,14 @@ class DPTDepthHead(BaseGeometryHead):
         out_channels: per-layer reassemble widths (VGGT: 256, 512, 1024, 1024).
         depth_activation: ``'exp'`` or ``'softplus'``.
         default_upsample: output pixels per token when no target size is known.
+        confidence: also predict ``depth_conf`` (default; VGGT's confidence-weighted loss needs it). False: depth
+            only, as GeoVR's ``DenseHead`` (``models/dense_head.py``, which returns ``None`` for the confidence) --
+            for :class:`~geokit.models.losses.TrimmedL1DepthLoss`; the head then gives no per-pixel uncertainty.
     """
 
     def __init__(self, in_channels: int, frames_per_token: int = 1, features: int = 256,
                  out_channels: Sequence[int] = (256, 512, 1024, 1024), depth_activation: str = 'exp',
-                 default_upsample: int = 16) -> None:
+                 default_upsample: int = 16, confidence: bool = True) -> None:
         super().__init__(in_channels, frames_per_token)
         if len(out_channels) != 4:
             raise ValueError(f'DPTDepthHead.out_channels needs 4 widths (one per tapped layer), got {out_channels}.')
@@ -75,6 +78,7 @@ class DPTDepthHead(BaseGeometryHead):
                              f'{depth_activation!r}.')
         self.depth_activation = depth_activation
         self.default_upsample = default_upsample
+        self.confidence = confidence
         self.norm = nn.LayerNorm(in_channels)
         self.projects = nn.ModuleList(nn.Conv2d(in_channels, c, 1) for c in out_channels)
         self.resize = nn.ModuleList([
@@ -87,7 +91,7 @@ class DPTDepthHead(BaseGeometryHead):
         self.fusion = nn.ModuleList([FusionBlock(features, has_skip=(i != 3)) for i in range(4)])
         self.head = nn.Sequential(nn.Conv2d(features, features // 2, 3, padding=1))
         self.out = nn.Sequential(nn.Conv2d(features // 2, 32, 3, padding=1), nn.ReLU(),
-                                 nn.Conv2d(32, 2 * frames_per_token, 1))
+                                 nn.Conv2d(32, (2 if confidence else 1) * frames_per_token, 1))
 
     def output_size(self, ctx: HeadContext, grid_hw: tuple[int, int]) -> tuple[int, int]:
         if ctx.targets is not None and ctx.targets.depth is not None:
@@ -97,7 +101,8 @@ class DPTDepthHead(BaseGeometryHead):
         return grid_hw[0] * self.default_upsample, grid_hw[1] * self.default_upsample
 
     def forward(self, features: list[torch.Tensor], ctx: HeadContext) -> dict[str, torch.Tensor]:
-        """``features``: 4 tensors ``(B, T', h, w, D)`` -> ``{'depth', 'depth_conf'}`` each ``(B, T, H, W)``."""
+        """``features``: 4 tensors ``(B, T', h, w, D)`` -> ``{'depth', 'depth_conf'}`` each ``(B, T, H, W)``
+        (``depth_conf`` only with ``confidence``)."""
         check_features(type(self).__name__, features, 4, 5)
         batch, groups, h, w, _ = features[0].shape
         layers = []
@@ -111,19 +116,23 @@ class DPTDepthHead(BaseGeometryHead):
         path = self.fusion[0](path, layers[0], (2 * sizes[0][0], 2 * sizes[0][1]))
         out_hw = self.output_size(ctx, (h, w))
         x = F.interpolate(self.head(path), size=out_hw, mode='bilinear', align_corners=True)
-        x = self.out(x).float()                                              # (B*T', 2F, H, W)
-        x = x.unflatten(0, (batch, groups)).permute(0, 1, 3, 4, 2)           # (B, T', H, W, 2F)
-        x = self.split_frames(x, ctx.num_frames)                              # (B, T, H, W, 2)
+        x = self.out(x).float()                                              # (B*T', cF, H, W)
+        x = x.unflatten(0, (batch, groups)).permute(0, 1, 3, 4, 2)           # (B, T', H, W, cF)
+        x = self.split_frames(x, ctx.num_frames)                              # (B, T, H, W, c)
         depth = DEPTH_ACTIVATIONS[self.depth_activation](x[..., 0])
-        conf = 1 + torch.exp(x[..., 1])
-        return {'depth': depth, 'depth_conf': conf}
+        if not self.confidence:
+            return {'depth': depth}
+        return {'depth': depth, 'depth_conf': 1 + torch.exp(x[..., 1])}
 
     def geometry_outputs(self, preds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {'depth': preds['depth'], 'depth_conf': preds['depth_conf']}
+        return {key: preds[key] for key in ('depth', 'depth_conf') if key in preds}
 
     def loss_inputs(self, preds: dict[str, torch.Tensor], targets: TeacherTargets,
                     ctx: HeadContext) -> dict[str, object]:
         targets.require('depth', consumer=type(self).__name__)
         target = targets.depth.float()
-        return {'pred': preds['depth'], 'conf': preds['depth_conf'], 'target': target, 'mask': target > 0,
-                'teacher_conf': None if targets.depth_conf is None else targets.depth_conf.float()}
+        inputs = {'pred': preds['depth'], 'target': target, 'mask': target > 0,
+                  'teacher_conf': None if targets.depth_conf is None else targets.depth_conf.float()}
+        if self.confidence:
+            inputs['conf'] = preds['depth_conf']
+        return inputs

@@ -18,7 +18,8 @@ class ScaleHead(BaseGeometryHead):
 
     Args:
         in_channels: LLM hidden size. frames_per_token: unused (one token per video).
-        hidden_channels: MLP width (default: ``in_channels``).
+        hidden_channels: MLP width (default: ``in_channels``; GeoVR's ``ScaleHead`` in ``models/scale_head.py``:
+            512, same LayerNorm-Linear-GELU-Linear-exp shape).
         activation: ``'exp'`` (default; the loss compares in log space) or ``'softplus'``.
     """
 

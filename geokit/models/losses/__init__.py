@@ -15,12 +15,21 @@ from .alignment_loss import (
     similarity_alignment_loss,
     smooth_l1_alignment_loss,
 )
-from .depth_loss import ConfidenceDepthLoss, ScaleInvariantDepthLoss, depth_supervision_mask
+from .depth_loss import (
+    ConfidenceDepthLoss,
+    ScaleInvariantDepthLoss,
+    TrimmedL1DepthLoss,
+    depth_gradient_loss,
+    depth_supervision_mask,
+    quantile_filtered_mean,
+    trimmed_l1_depth_loss,
+)
 from .pose_loss import CameraPoseLoss, camera_pose_loss
 from .scale_loss import MetricScaleLoss, metric_scale_loss
 
 __all__ = [
     'ALIGNMENT_VARIANTS', 'CameraPoseLoss', 'ConfidenceDepthLoss', 'FeatureAlignmentLoss', 'MetricScaleLoss',
-    'ScaleInvariantDepthLoss', 'camera_pose_loss', 'depth_supervision_mask', 'feature_alignment_loss',
-    'metric_scale_loss', 'prepare_alignment_pair', 'similarity_alignment_loss', 'smooth_l1_alignment_loss',
+    'ScaleInvariantDepthLoss', 'TrimmedL1DepthLoss', 'camera_pose_loss', 'depth_gradient_loss',
+    'depth_supervision_mask', 'feature_alignment_loss', 'metric_scale_loss', 'quantile_filtered_mean',
+    'trimmed_l1_depth_loss', 'prepare_alignment_pair', 'similarity_alignment_loss', 'smooth_l1_alignment_loss',
 ]

@@ -4,8 +4,9 @@ A *camera token* goes right after the last video token of every temporal patch g
 ``temporal_patch_size`` input frames) and a *scale token* right after the last camera token of every video. For
 Qwen3-VL that gives ``... <|video_pad|>*n <|geo_camera|> <|vision_end|>`` per frame and
 ``... <|geo_camera|> <|geo_scale|> <|vision_end|>`` for the last frame. The new tokens are text tokens
-(``mm_token_type_ids == 0``), so stock transformers' ``get_rope_index`` gives them consecutive 1-D positions
-between the vision blocks.
+(``mm_token_type_ids == 0``) with their own embedding rows; their RoPE positions are set by the backbone
+(:meth:`geokit.models.mllms.QwenVLBackbone.geometry_position_ids`: each takes its frame's last patch's position, so
+no other token moves).
 
 Everything is array index arithmetic (one scan for the video tokens, a step-function shift, scattered writes) in
 numpy on the collator's CPU tensors: no Python loop over tokens.
@@ -72,7 +73,8 @@ def video_token_layout(input_ids: torch.Tensor, video_token_id: int, video_grid_
 def insert_geometry_tokens(input_ids: torch.Tensor, video_token_id: int, video_grid_thw: torch.Tensor,
                            spatial_merge_size: int, camera_token_id: int, scale_token_id: int, pad_token_id: int,
                            per_token: dict[str, tuple[torch.Tensor, int, int]] | None = None,
-                           padding_side: str = 'right') -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                           padding_side: str = 'right', first_camera_token_id: int | None = None
+                           ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Insert a camera token after every temporal group and a scale token after every video.
 
     Args:
@@ -83,6 +85,9 @@ def insert_geometry_tokens(input_ids: torch.Tensor, video_token_id: int, video_g
         per_token: other ``(B, L)`` tensors to carry along, as ``name -> (tensor, value at inserted tokens,
             value at padding)``, e.g. ``{'attention_mask': (mask, 1, 0), 'labels': (labels, -100, -100)}``.
         padding_side: ``'right'`` or ``'left'``; rows stay aligned on that side after the insertion.
+        first_camera_token_id: if given, the camera token of every video's first temporal group gets this id
+            instead, so it learns its own embedding (GeoVR's ``camera_token`` row 0: the first frame is the
+            reference of the first-frame-relative poses).
 
     Returns:
         ``(new_input_ids (B, L'), {name: (B, L') tensor})`` with ``L' = L + max_b (inserted tokens in row b)``, on
@@ -109,8 +114,13 @@ def insert_geometry_tokens(input_ids: torch.Tensor, video_token_id: int, video_g
                    + row_term).ravel()                                  # flat index in the (B, L') output
     camera_at = destination[frame_end] + 1
     scale_at = destination[video_end] + 2
+    camera_ids = np.full(frame_end.size, camera_token_id, dtype=np.int64)
+    if first_camera_token_id is not None:
+        frames = video_grid_thw.cpu().numpy().astype(np.int64).reshape(-1, 3)[:, 0]
+        camera_ids[np.cumsum(frames) - frames] = first_camera_token_id
 
-    def place(tensor: torch.Tensor, camera_value: int, scale_value: int, pad_value: int) -> torch.Tensor:
+    def place(tensor: torch.Tensor, camera_value: int | np.ndarray, scale_value: int,
+              pad_value: int) -> torch.Tensor:
         source = tensor.cpu().numpy()
         out = np.full(batch * new_length, pad_value, dtype=source.dtype)
         out[destination] = source.ravel()
@@ -118,6 +128,6 @@ def insert_geometry_tokens(input_ids: torch.Tensor, video_token_id: int, video_g
         out[scale_at] = scale_value
         return torch.from_numpy(out.reshape(batch, new_length)).to(tensor.device)
 
-    new_ids = place(input_ids, camera_token_id, scale_token_id, pad_token_id)
+    new_ids = place(input_ids, camera_ids, scale_token_id, pad_token_id)
     carried = {name: place(tensor, fill, fill, pad) for name, (tensor, fill, pad) in (per_token or {}).items()}
     return new_ids, carried

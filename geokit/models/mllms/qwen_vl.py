@@ -35,6 +35,18 @@ HF_CHECKPOINT_FILES = ('config.json', 'preprocessor_config.json', 'processor_con
 #: Names of the geometry tokens GeoVR adds to the tokenizer.
 DEFAULT_GEOMETRY_TOKENS = {'camera': '<|geo_camera|>', 'scale': '<|geo_scale|>'}
 
+#: How geometry tokens get their multimodal-RoPE positions (``QwenVLBackbone(geometry_positions=...)``).
+#:
+#: * ``'frame_last_patch'`` (default; GeoVR's ``Qwen3VLModel.get_rope_index`` in ``models/qwen3vl_geo.py``): a
+#:   geometry token takes the 3-D position of the token before it (a camera token its frame's last patch, the scale
+#:   token the last camera token's); every other token keeps the position it has without geometry tokens, so
+#:   training positions are the inference positions. Trade-off: none known; the tokens share a position with a patch.
+#: * ``'consecutive_text'``: the stock ``get_rope_index`` on the sequence as it is (geometry tokens as text at
+#:   consecutive 1-D positions; on Qwen2.5-VL the video split into one block per temporal group). Trade-off: every
+#:   later position moves (by the geometry tokens before it, and on Qwen2.5-VL the temporal spacing and h/w offsets
+#:   change), so training and inference positions differ; kept to reproduce checkpoints trained before the default.
+GEOMETRY_POSITION_POLICIES = ('frame_last_patch', 'consecutive_text')
+
 
 def resolve_path(path: str, key: str = 'model.backbone.path') -> str:
     """Map ``geokit://<rel>`` to ``geokit/assets/<rel>`` and check that a local path exists.
@@ -70,13 +82,16 @@ class QwenVLBackbone(nn.Module):
         processor_kwargs: attributes set on the video processor (e.g. ``size``, ``do_sample_frames``).
         dtype: parameter dtype (``'float32'``, ``'bfloat16'``); mixed precision comes from the AMP optim wrapper.
         attn_implementation: ``'sdpa'`` (default), ``'eager'`` or ``'flash_attention_2'``.
-        geometry_tokens: ``{'camera': str, 'scale': str}`` special tokens to add (kept if already present).
+        geometry_tokens: ``{'camera': str, 'scale': str}`` special tokens to add (kept if already present); with
+            ``'camera_first': str`` too, every video's first camera token is that token, with its own embedding
+            (GeoVR's ``camera_token = nn.Embedding(2, D)``; default: one camera embedding for all frames).
         freeze: regexes over the HF model's parameter names; matches are frozen (default: the vision tower
             except the merger(s), see ``DEFAULT_FREEZE``).
         gradient_checkpointing: transformers' ``gradient_checkpointing_enable`` (non-reentrant).
         lora: ``peft.LoraConfig`` fields to train LoRA adapters on the LLM instead of all its weights; the geometry
             token embeddings stay trainable (``trainable_token_indices``) and so do the vision merger(s).
         init_seed: seed for random init (``load_weights=False``), so the tiny model is reproducible.
+        geometry_positions: RoPE positions of the geometry tokens, one of :data:`GEOMETRY_POSITION_POLICIES`.
     """
 
     hf_class: type = nn.Module
@@ -91,8 +106,13 @@ class QwenVLBackbone(nn.Module):
                  processor_path: str | None = None, processor_kwargs: dict | None = None, dtype: str = 'float32',
                  attn_implementation: str = 'sdpa', geometry_tokens: dict[str, str] | None = None,
                  freeze: list[str] | tuple[str, ...] | None = None, gradient_checkpointing: bool = False,
-                 lora: dict | None = None, init_seed: int | None = 0) -> None:
+                 lora: dict | None = None, init_seed: int | None = 0,
+                 geometry_positions: str = 'frame_last_patch') -> None:
         super().__init__()
+        if geometry_positions not in GEOMETRY_POSITION_POLICIES:
+            raise ValueError(f'model.backbone.geometry_positions={geometry_positions!r} is not one of '
+                             f'{GEOMETRY_POSITION_POLICIES}.')
+        self.geometry_positions = geometry_positions
         self.processor = AutoProcessor.from_pretrained(
             resolve_path(processor_path or path, 'model.backbone.processor_path' if processor_path else
                          'model.backbone.path'))
@@ -226,25 +246,96 @@ class QwenVLBackbone(nn.Module):
         """Extra arguments the stock model needs for multimodal RoPE (backbone-specific)."""
         return {'video_grid_thw': video_grid_thw}
 
+    def _rope_index_kwargs(self, video_grid_thw: torch.Tensor,
+                           second_per_grid_ts: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """What the stock ``get_rope_index`` takes besides ids, token types and mask (the unsplit video grid)."""
+        return self.rope_kwargs(video_grid_thw, second_per_grid_ts, geometry_tokens=False)
+
+    def geometry_position_ids(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                              mm_token_type_ids: torch.Tensor, video_grid_thw: torch.Tensor,
+                              second_per_grid_ts: torch.Tensor | None = None
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Multimodal RoPE positions with geometry tokens that move no other token (``'frame_last_patch'``).
+
+        The stock ``get_rope_index`` runs on the sequence *without* the geometry tokens (they are masked out of its
+        ``attention_mask``, which it uses to drop tokens), so every other token gets exactly the position it has
+        when no geometry token exists; each geometry token then copies the position of the nearest non-geometry
+        token before it (its frame's last patch).
+
+        Args:
+            input_ids, attention_mask, mm_token_type_ids: ``(B, L)``, geometry tokens included, either padding side.
+            video_grid_thw: ``(V, 3)`` as the processor made it; second_per_grid_ts: ``(V,)`` (Qwen2.5-VL) or None.
+
+        Returns:
+            ``position_ids (3, B, L)`` (temporal, height, width; 0 at padding, as the stock function gives) and
+            ``rope_deltas (B, 1)``: the offset of the next generated token's position from its index in the row
+            (``max position + 1 - tokens in the row``, geometry tokens counted), as ``get_rope_index`` returns it.
+        """
+        geometry = torch.isin(input_ids, torch.tensor(list(self.geometry_token_ids.values()),
+                                                      device=input_ids.device))
+        present = attention_mask.bool()
+        kept = present & ~geometry
+        positions, _ = self.hf_model.model.get_rope_index(
+            input_ids, mm_token_type_ids=mm_token_type_ids, attention_mask=kept.long(),
+            **self._rope_index_kwargs(video_grid_thw, second_per_grid_ts))
+        index = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
+        previous = torch.where(kept, index, torch.zeros_like(index)).cummax(dim=1).values
+        copied = positions.gather(2, previous.unsqueeze(0).expand_as(positions))
+        positions = torch.where((geometry & present).unsqueeze(0), copied, positions)
+        largest = positions.masked_fill(~present.unsqueeze(0), 0).amax(dim=(0, 2))
+        deltas = (largest + 1 - present.sum(1)).unsqueeze(1)
+        return positions, deltas
+
+    def position_kwargs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                        mm_token_type_ids: torch.Tensor, video_grid_thw: torch.Tensor,
+                        second_per_grid_ts: torch.Tensor | None, geometry_tokens: bool) -> dict[str, torch.Tensor]:
+        """RoPE arguments for the stock forward: explicit ``position_ids`` when geometry tokens must not move any."""
+        if geometry_tokens and self.geometry_positions == 'frame_last_patch':
+            positions, _ = self.geometry_position_ids(input_ids, attention_mask, mm_token_type_ids, video_grid_thw,
+                                                      second_per_grid_ts)
+            return {**self._rope_index_kwargs(video_grid_thw, second_per_grid_ts), 'position_ids': positions}
+        return self.rope_kwargs(video_grid_thw, second_per_grid_ts, geometry_tokens)
+
     def language_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                          mm_token_type_ids: torch.Tensor, video_grid_thw: torch.Tensor, vision_outputs: Any,
                          second_per_grid_ts: torch.Tensor | None = None, geometry_tokens: bool = False,
                          **kwargs) -> torch.Tensor:
         """Run the stock multimodal model with precomputed vision tokens; returns the normed ``(B, L, D)`` states.
 
-        Positions come from the stock ``get_rope_index`` (``mm_token_type_ids`` is always passed).
+        Positions come from the stock ``get_rope_index`` (``mm_token_type_ids`` is always passed); with geometry
+        tokens under ``geometry_positions='frame_last_patch'`` they are :meth:`geometry_position_ids`, passed as
+        ``position_ids``.
         """
         self.hf_model.model.rope_deltas = None
+        rope = self.position_kwargs(input_ids, attention_mask, mm_token_type_ids, video_grid_thw,
+                                    second_per_grid_ts, geometry_tokens)
         out = self.hf_model.model(input_ids=input_ids, attention_mask=attention_mask,
                                   mm_token_type_ids=mm_token_type_ids,
                                   mm_encoder_outputs={'video': vision_outputs}, use_cache=False,
-                                  **self.rope_kwargs(video_grid_thw, second_per_grid_ts, geometry_tokens), **kwargs)
+                                  **{k: v for k, v in rope.items() if v is not None}, **kwargs)
         return out.last_hidden_state
 
     def lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.hf_model.lm_head(hidden_states)
 
     def generate(self, **kwargs) -> torch.Tensor:
+        """The stock ``generate``; a prompt with geometry tokens gets :meth:`geometry_position_ids` as its positions.
+
+        Under ``'frame_last_patch'`` the prompt's positions are passed as ``position_ids`` (``(4, B, L)``: the 1-D
+        text positions of the attention mask, then the three RoPE rows), which ``generate`` extends by one per new
+        token, as the stock positions would be.
+        """
+        ids = kwargs.get('input_ids')
+        geometry = torch.tensor(list(self.geometry_token_ids.values()))
+        if (ids is not None and self.geometry_positions == 'frame_last_patch' and 'position_ids' not in kwargs
+                and kwargs.get('video_grid_thw') is not None and bool(torch.isin(ids, geometry.to(ids.device)).any())):
+            mask = kwargs.get('attention_mask')
+            mask = torch.ones_like(ids) if mask is None else mask
+            positions, deltas = self.geometry_position_ids(ids, mask, kwargs['mm_token_type_ids'],
+                                                           kwargs['video_grid_thw'], kwargs.get('second_per_grid_ts'))
+            text = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+            kwargs['position_ids'] = torch.cat([text.unsqueeze(0), positions], 0)
+            self.hf_model.model.rope_deltas = deltas
         return self.hf_model.generate(**kwargs)
 
 
@@ -260,10 +351,11 @@ class Qwen3VLBackbone(QwenVLBackbone):
 class Qwen25VLBackbone(QwenVLBackbone):
     """transformers' ``Qwen2_5_VLForConditionalGeneration`` (e.g. Qwen2.5-VL-3B-Instruct).
 
-    Qwen2.5-VL lays a video out as one vision block, so camera tokens between temporal groups split it into one
-    block per group. The stock ``get_rope_index`` expects one ``video_grid_thw`` row per contiguous block, so the
-    grid handed to it is split per temporal group (``t = 1`` rows; the ViT output is the same either way since its
-    attention never crosses temporal groups). ``second_per_grid_ts`` is repeated accordingly.
+    Qwen2.5-VL lays a video out as one vision block. Under ``geometry_positions='frame_last_patch'`` the block is
+    contiguous once the geometry tokens are masked out, so the stock grid and seconds-based temporal spacing are
+    used as they are. Under ``'consecutive_text'`` camera tokens split it into one block per temporal group, and the
+    grid handed to the stock ``get_rope_index`` is split accordingly (``t = 1`` rows; the ViT output is the same
+    either way since its attention never crosses temporal groups), ``second_per_grid_ts`` repeated.
     """
 
     hf_class = Qwen2_5_VLForConditionalGeneration
@@ -272,7 +364,7 @@ class Qwen25VLBackbone(QwenVLBackbone):
 
     def rope_kwargs(self, video_grid_thw: torch.Tensor, second_per_grid_ts: torch.Tensor | None,
                     geometry_tokens: bool) -> dict[str, torch.Tensor]:
-        if not geometry_tokens:
+        if not geometry_tokens or self.geometry_positions != 'consecutive_text':
             return {'video_grid_thw': video_grid_thw, 'second_per_grid_ts': second_per_grid_ts}
         frames = video_grid_thw[:, 0]
         split = torch.repeat_interleave(video_grid_thw, frames, dim=0)

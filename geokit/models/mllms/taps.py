@@ -126,7 +126,7 @@ class Taps:
             input_ids: ``(B, L)``; locates the tokens.
             video_grid_thw: ``(B, 3)`` one video per sample, all with the same grid.
             spatial_merge_size: the ViT merger's spatial factor.
-            token_ids: ``{'video': id, 'camera': id, 'scale': id}``.
+            token_ids: ``{'video': id, 'camera': id, 'scale': id}`` (+ ``'camera_first'`` if the backbone has one).
         """
         batch = input_ids.shape[0]
         grid = video_grid_thw.long()
@@ -140,6 +140,8 @@ class Taps:
         taps = cls()
         for request in requests:
             mask = input_ids == token_ids[request.tokens]
+            if request.tokens == 'camera' and 'camera_first' in token_ids:   # a video's first camera token
+                mask = mask | (input_ids == token_ids['camera_first'])
             count = int(mask.sum())
             expected = math.prod(shapes[request.tokens])
             if count != expected:
