@@ -6,7 +6,7 @@ from torch import nn
 
 from geokit.registry import LOSSES
 
-from .utils import warn_nothing_valid
+from .utils import loss_impl, warn_nothing_valid
 
 __all__ = ['camera_pose_loss', 'CameraPoseLoss']
 
@@ -69,11 +69,13 @@ class CameraPoseLoss(nn.Module):
         weight_t, weight_q, weight_fov: part weights (GeoVR: 1, 1, 0.5).
         sign_invariant: compare quaternions up to sign.
         loss_weight: overall weight.
+        impl: ``'auto'`` | ``'torch'`` (this loss has no Triton kernel; ``'triton'`` is refused).
     """
 
     def __init__(self, weight_t: float = 1.0, weight_q: float = 1.0, weight_fov: float = 0.5,
-                 sign_invariant: bool = False, loss_weight: float = 1.0) -> None:
+                 sign_invariant: bool = False, loss_weight: float = 1.0, impl: str = 'auto') -> None:
         super().__init__()
+        self.impl = loss_impl(type(self).__name__, impl, has_kernel=False)
         self.weight_t, self.weight_q, self.weight_fov = weight_t, weight_q, weight_fov
         self.sign_invariant = sign_invariant
         self.loss_weight = loss_weight
