@@ -1,8 +1,9 @@
 """Training engine: the safetensors-checkpointing runner, FlexibleRunner strategies and training hooks."""
 from geokit.engine.checkpoint import load_checkpoint_safetensors, save_checkpoint_safetensors
 from geokit.engine.hooks import RNGStateHook
+from geokit.engine.optim_wrappers import AutocastOptimWrapper
 from geokit.engine.runner import GeoKitRunner, load_checkpoint_file
 from geokit.engine.strategies import GeoKitDDPStrategy, GeoKitSingleDeviceStrategy
 
-__all__ = ['GeoKitDDPStrategy', 'GeoKitRunner', 'GeoKitSingleDeviceStrategy', 'RNGStateHook', 'load_checkpoint_file',
+__all__ = ['AutocastOptimWrapper', 'GeoKitDDPStrategy', 'GeoKitRunner', 'GeoKitSingleDeviceStrategy', 'RNGStateHook', 'load_checkpoint_file',
            'load_checkpoint_safetensors', 'save_checkpoint_safetensors']
