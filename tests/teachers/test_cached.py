@@ -158,3 +158,18 @@ def test_cache_of_the_old_per_question_format_is_refused(tmp_path):
     (tmp_path / 'cache_info.json').write_text(json.dumps({'format': 1}))
     with pytest.raises(ValueError, match='Rebuild'):
         CachedTeacher(cache_dir=tmp_path)
+
+
+def test_cached_teacher_reads_under_bf16_autocast(tmp_path):
+    """The paper configs train under bf16 autocast (AutocastOptimWrapper): reading float16 shards must work there."""
+    from geokit.models.teachers.cached import CACHE_FORMAT, shard_name, write_cache_info, write_shard
+    from geokit.structures import TeacherTargets
+    write_cache_info(tmp_path, dict(format=CACHE_FORMAT))
+    targets = TeacherTargets(pose_enc=torch.rand(1, 2, 9), depth=torch.rand(1, 2, 4, 4) + 1,
+                             depth_conf=torch.rand(1, 2, 4, 4) + 1, features={0: torch.rand(1, 2, 2, 2, 8)},
+                             image_hw=(4, 4))
+    write_shard(tmp_path / shard_name('v.mp4', [0, 1]), targets, 0, 'v.mp4', [0, 1])
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = CachedTeacher(tmp_path)(None, [dict(video='v.mp4', frame_indices=[0, 1])])
+    assert out.features[0].dtype == torch.float32
+    torch.testing.assert_close(out.features[0], targets.features[0].half().float())

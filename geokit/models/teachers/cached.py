@@ -220,7 +220,7 @@ class CachedTeacher(BaseTeacher):
             if len({tuple(v.shape) for v in values}) != 1:
                 raise ValueError(f'cached {name} differs in shape across the batch ({[tuple(v.shape) for v in values]})'
                                  f'; use batch size 1 or a frame sampler with a fixed number of frames.')
-            stacked[name] = torch.stack(values).float()
+            stacked[name] = torch.stack([v.float() for v in values])   # float16 shards; also under autocast
         device = frames.device if isinstance(frames, torch.Tensor) else torch.device('cpu')
         features = {int(name.split('.', 1)[1]): value.to(device) for name, value in stacked.items()
                     if name.startswith('features.')}
