@@ -5,5 +5,6 @@ from geokit.engine.optim_wrappers import AutocastOptimWrapper
 from geokit.engine.runner import GeoKitRunner, load_checkpoint_file
 from geokit.engine.strategies import GeoKitDDPStrategy, GeoKitSingleDeviceStrategy
 
-__all__ = ['AutocastOptimWrapper', 'GeoKitDDPStrategy', 'GeoKitRunner', 'GeoKitSingleDeviceStrategy', 'RNGStateHook', 'load_checkpoint_file',
+__all__ = ['AutocastOptimWrapper', 'GeoKitDDPStrategy', 'GeoKitRunner',
+           'GeoKitSingleDeviceStrategy', 'RNGStateHook', 'load_checkpoint_file',
            'load_checkpoint_safetensors', 'save_checkpoint_safetensors']
