@@ -407,7 +407,7 @@ def optim_wrapper_config(cfg: Config) -> dict:
 
 
 def _loss_values(log: dict) -> dict[str, float]:
-    return {k: float(v) for k, v in log.items() if 'loss' in k}
+    return {k: float(v.detach() if isinstance(v, torch.Tensor) else v) for k, v in log.items() if 'loss' in k}
 
 
 def rehearse(settings: RehearsalSettings) -> dict:
@@ -747,11 +747,12 @@ def extrapolate(results: dict, full: dict, settings: RehearsalSettings) -> dict:
         main_ms_key = 'spatial_mllm_step_ms'
     out['main_step_ms_key'] = main_ms_key
     # memory: fp32 parameters everywhere, fp32 gradients + two fp32 AdamW states for the trainable ones
-    params_full = counts['params'] + extra_llm * counts['llm_layer'] + extra_vit * counts['vit_block'] + \
-        extra_teacher * counts.get('teacher_layer', 0)
-    static_trunc = 4 * counts['params'] + 12 * counts['trainable']
-    peak_trunc = max(s['peak_mib'] for s in steps) * 2**20
-    activations = max(peak_trunc - static_trunc, 0) + extra_llm * results['hidden_bytes_per_layer']
+    # the frozen teacher / spatial encoder lives outside the model's module tree: count it explicitly
+    params_full = counts['params'] + counts.get('teacher', 0) + extra_llm * counts['llm_layer'] + \
+        extra_vit * counts['vit_block'] + extra_teacher * counts.get('teacher_layer', 0)
+    # growth during a later step (states exist by then) = gradients (re-allocated each step) + activations
+    growth = steps[-1]['peak_mib'] * 2**20
+    activations = max(growth - 4 * counts['trainable'], 0) + extra_llm * results['hidden_bytes_per_layer']
     memory = {}
     for world in (1, 8):
         static = 4 * params_full + 12 * trainable_full / world
@@ -795,7 +796,8 @@ def markdown_report(results: dict) -> str:
     for key, value in ext['ratios'].items():
         lines.append(f'| **{key.replace("_vs_", " / ")}** | **{value:.3f}** |')
     for key, value in ext['peak_memory_gib_per_gpu'].items():
-        lines.append(f'| peak memory per GPU, {key.replace("gpus_", "")} GPU(s) (ZeRO-2) | {value:.1f} GiB |')
+        gpus = key.replace('gpus_', '')
+        lines.append(f'| peak memory per GPU, {gpus} GPU{"" if gpus == "1" else "s, ZeRO-2"} | {value:.1f} GiB |')
     lines.append(f"| parameters / trainable at full depth | {ext['params_full'] / 1e9:.2f} B / "
                  f"{ext['trainable_full'] / 1e9:.2f} B |")
     if results.get('teacher_cache'):
