@@ -3,8 +3,11 @@
     python tools/cache_teacher.py CONFIG --out DIR [--split train] [--layers 4 11 17 23] [--pool 2]
 
 The teacher is the config's ``teacher`` (or ``model.teacher``), the dataset is ``<split>_dataloader.dataset``.
-One safetensors shard per sample (see geokit/models/teachers/cached.py), written atomically; shards that exist
-are skipped, so an interrupted run resumes where it stopped. Train from the cache with
+One safetensors shard per (video, sampled frames) (see geokit/models/teachers/cached.py), written atomically; the
+questions that share a video and its frames share the shard, and shards that exist are skipped, so an interrupted
+run resumes where it stopped. The summary reports bytes per video (per shard) and per sample. What shrinks a cache:
+``--pool 2`` (features / 4), ``--layers`` (only the layers the objectives read), ``--dense-dtype float16`` (pose,
+depth, confidence / 2); see docs/benchmarks.md for the sizes at paper settings. Train from the cache with
 ``model.teacher=dict(type='CachedTeacher', cache_dir=DIR)``.
 """
 from __future__ import annotations
@@ -20,7 +23,7 @@ from mmengine.registry import init_default_scope
 from tqdm import tqdm
 
 from geokit.engine.launch import split_dataset_config
-from geokit.models.teachers.cached import CACHE_INFO, cache_sample, write_cache_info
+from geokit.models.teachers.cached import CACHE_FORMAT, CACHE_INFO, cache_sample, write_cache_info
 from geokit.registry import DATASETS, TEACHERS
 
 DTYPES = {'float16': torch.float16, 'bfloat16': torch.bfloat16, 'float32': torch.float32}
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     teacher_cfg = teacher_config(cfg)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    info = dict(format=1, teacher=json.loads(json.dumps(teacher_cfg.to_dict(), default=str)),
+    info = dict(format=CACHE_FORMAT, teacher=json.loads(json.dumps(teacher_cfg.to_dict(), default=str)),
                 dataset=json.loads(json.dumps(dataset_cfg.to_dict(), default=str)),
                 feature_layers=args.layers, feature_pool=args.pool, feature_dtype=args.feature_dtype,
                 dense_dtype=args.dense_dtype)
@@ -84,16 +87,17 @@ def main(argv: list[str] | None = None) -> dict:
     teacher = TEACHERS.build(teacher_cfg).to(args.device)
     count = len(dataset) if args.max_samples is None else min(args.max_samples, len(dataset))
     written = skipped = 0
-    total_bytes = 0
+    shards: dict[Path, int] = {}
     for index in tqdm(range(count), desc=f'caching teacher targets -> {out}', unit='sample'):
-        _, size, wrote = cache_sample(teacher, dataset[index], out, args.device, feature_layers=args.layers,
-                                      feature_pool=args.pool, feature_dtype=DTYPES[args.feature_dtype],
-                                      dense_dtype=DTYPES[args.dense_dtype])
-        total_bytes += size
+        path, size, wrote = cache_sample(teacher, dataset[index], out, args.device, feature_layers=args.layers,
+                                         feature_pool=args.pool, feature_dtype=DTYPES[args.feature_dtype],
+                                         dense_dtype=DTYPES[args.dense_dtype])
+        shards[path] = size
         written += int(wrote)
         skipped += int(not wrote)
-    summary = dict(samples=count, written=written, skipped=skipped, total_bytes=total_bytes,
-                   bytes_per_sample=total_bytes / max(count, 1))
+    total_bytes = sum(shards.values())
+    summary = dict(samples=count, videos=len(shards), written=written, skipped=skipped, total_bytes=total_bytes,
+                   bytes_per_video=total_bytes / max(len(shards), 1), bytes_per_sample=total_bytes / max(count, 1))
     print_log(f'teacher cache {out}: {summary}', logger='current')
     return summary
 

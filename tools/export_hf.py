@@ -1,8 +1,10 @@
-"""Export a trained GeoVR model as a stock Hugging Face checkpoint; the heads go to a separate safetensors file.
+"""Export a trained GeometricMLLM as a stock Hugging Face checkpoint plus what stock transformers cannot run.
 
     python tools/export_hf.py projects/geovr/config.py work_dirs/config/iter_400.safetensors --out exported/
-    # then, with plain transformers:
+    # GeoVR: plain transformers is the whole inference model (heads in a separate file):
     #   model = AutoModelForImageTextToText.from_pretrained('exported/'); processor = AutoProcessor.from_pretrained(...)
+    # Spatial-MLLM (fusion): spatial encoder + connector are saved beside it; one call rebuilds the model:
+    #   model = geokit.load_exported('exported/')
 """
 from __future__ import annotations
 
@@ -40,8 +42,10 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
         raise KeyError(f'{args.checkpoint} lacks {len(missing)} weights of the model built from {args.config}, e.g. '
                        f'{missing[:5]}. Export with the config the checkpoint was trained with.')
     load_state_dict(model, state_dict, strict=True)
-    written = export_hf(model.eval(), args.out, objectives_cfg=model_cfg.get('objectives'))
-    print(f"exported {written['model']} (heads: {written['heads']})")
+    written = export_hf(model.eval(), args.out, objectives_cfg=model_cfg.get('objectives'),
+                        fusion_cfg=model_cfg.get('fusion'), data_preprocessor_cfg=model_cfg.get('data_preprocessor'))
+    extra = f", spatial encoder + connector: {written['fusion']}" if 'fusion' in written else ''
+    print(f"exported {written['model']} (heads: {written['heads']}{extra})")
     return written
 
 

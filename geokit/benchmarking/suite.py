@@ -40,7 +40,7 @@ from mmengine.registry import init_default_scope
 from tqdm import tqdm
 
 from geokit.models.mllms.export import export_hf
-from geokit.models.teachers.cached import cache_sample, write_cache_info
+from geokit.models.teachers.cached import CACHE_FORMAT, cache_sample, write_cache_info
 from geokit.registry import DATASETS, MODELS, TEACHERS
 
 from .configs import CASE_DESCRIPTIONS, PAPER_FRAMES, PAPER_HW, case_model_configs, load_project_configs
@@ -163,7 +163,7 @@ def build_teacher_cache(teacher_cfg: dict, samples: Sequence[dict], out_dir: str
         synchronize(device)
         times.append((time.perf_counter() - start) * 1e3)
         total += size
-    write_cache_info(out_dir, dict(format=1, teacher=json.loads(json.dumps(teacher_cfg, default=str)),
+    write_cache_info(out_dir, dict(format=CACHE_FORMAT, teacher=json.loads(json.dumps(teacher_cfg, default=str)),
                                    feature_layers=None, feature_pool=1, feature_dtype='float16',
                                    dense_dtype='float32', source='geokit.benchmarking'))
     return dict(samples=len(samples), total_bytes=total, ms_per_sample=summarize_ms(times)['median'])

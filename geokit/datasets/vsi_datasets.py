@@ -4,7 +4,7 @@ Each item becomes the sample dict of the data contract::
 
     {'frames': uint8 (T, H, W, 3), 'frame_indices': long (T,),
      'conversations': [{'from': 'human', 'value': '<video>\\n...'}, {'from': 'gpt', 'value': answer}],
-     'meta': {'id', 'dataset', 'scene_name', 'question_type', 'options', 'ground_truth', 'video'},
+     'meta': {'id', 'dataset', 'scene_name', 'question_type', 'options', 'ground_truth', 'video', 'fps'},
      'geometry': None | {'depth' (T, H, W) m, 'extrinsics' (T, 3, 4) cam-from-world, 'intrinsics' (T, 3, 3) px,
                          'instance' (T, H, W) int32}}
 
@@ -161,8 +161,11 @@ class _VideoQADataset(BaseDataset):
         geometry = None
         if self.load_geometry and info['geometry_path'] and Path(info['geometry_path']).is_file():
             geometry = read_geometry_file(info['geometry_path'], indices, num_frames)
+        meta = copy.deepcopy(info['meta'])
+        if fps:
+            meta['fps'] = float(fps)  # the processor's timestamps / temporal RoPE spacing (else its 2 fps default)
         return dict(frames=frames, frame_indices=indices, conversations=copy.deepcopy(info['conversations']),
-                    meta=copy.deepcopy(info['meta']), geometry=geometry)
+                    meta=meta, geometry=geometry)
 
     def __getitem__(self, idx: int) -> dict:
         if not self._fully_initialized:

@@ -2,8 +2,10 @@
 
 The dispatchers below pick an implementation with ``impl``:
 
-- ``'auto'`` (default): the Triton kernels when every tensor is on CUDA, Triton is installed and the inputs are
-  float32/float16/bfloat16; the torch reference (:mod:`geokit.ops.reference`) otherwise (CPU, float64, no Triton).
+- ``'auto'`` (default): the Triton kernels only when every tensor is on CUDA, on a device class listed in
+  :data:`TRITON_VERIFIED_DEVICES` (the GPU parity tests passed there and are recorded in ``docs/benchmarks.md``),
+  Triton is installed and the inputs are float32/float16/bfloat16; the torch reference (:mod:`geokit.ops.reference`)
+  otherwise (CPU, an unverified GPU, float64, no Triton).
 - ``'triton'``: always the kernels. CPU tensors work only under the Triton interpreter (``TRITON_INTERPRET=1`` set
   before the kernels are first used); otherwise a ``RuntimeError`` says so. float64 inputs run in float32.
 - ``'torch'``: always the reference.
@@ -22,10 +24,29 @@ from geokit.ops import reference
 from geokit.ops._triton_utils import KERNEL_DTYPES, interpreter_requested, triton_available
 from geokit.ops.reference import _check_same_shape
 
-__all__ = ['confidence_depth_loss', 'cosine_alignment_loss', 'silog_loss', 'reference', 'resolve_impl']
+__all__ = ['IMPLS', 'TRITON_VERIFIED_DEVICES', 'check_impl', 'confidence_depth_loss', 'cosine_alignment_loss',
+           'device_class', 'silog_loss', 'reference', 'resolve_impl']
 
 Impl = Literal['auto', 'triton', 'torch']
-_IMPLS = ('auto', 'triton', 'torch')
+IMPLS = ('auto', 'triton', 'torch')
+
+#: GPU device classes (``torch.cuda.get_device_name``) where ``pytest tests/ops -m gpu`` (compiled-kernel parity
+#: with the torch reference, fp32 and bf16) passed and the run is recorded in docs/benchmarks.md. ``impl='auto'``
+#: uses the Triton kernels only on these. None has been verified yet; add a name here together with its record.
+TRITON_VERIFIED_DEVICES: frozenset[str] = frozenset()
+
+
+def check_impl(impl: str, owner: str = 'impl') -> str:
+    """Return ``impl`` if it is one of :data:`IMPLS`; raise ``ValueError`` naming ``owner`` otherwise."""
+    if impl not in IMPLS:
+        raise ValueError(f"{owner} must be one of {IMPLS}, got {impl!r}.")
+    return impl
+
+
+def device_class(device: torch.device) -> str:
+    """The device class ``'auto'`` looks up in :data:`TRITON_VERIFIED_DEVICES` (``'cpu'`` for CPU tensors)."""
+    device = torch.device(device)
+    return torch.cuda.get_device_name(device) if device.type == 'cuda' else device.type
 
 
 def _kernel_module(name: str):
@@ -40,15 +61,15 @@ def resolve_impl(impl: str, *tensors: torch.Tensor | None, kernel_module: str) -
         tensors: the loss inputs (``None`` entries are ignored; bool masks don't affect the choice of dtype).
         kernel_module: module under :mod:`geokit.ops` that holds the kernels (e.g. ``'depth_kernels'``).
     """
-    if impl not in _IMPLS:
-        raise ValueError(f"impl must be one of {_IMPLS}, got {impl!r}.")
+    check_impl(impl)
     if impl == 'torch':
         return 'torch'
     present = [t for t in tensors if t is not None]
     on_cuda = all(t.is_cuda for t in present)
     float_ok = all(t.dtype in KERNEL_DTYPES for t in present if t.is_floating_point())
     if impl == 'auto':
-        return 'triton' if on_cuda and float_ok and triton_available() else 'torch'
+        verified = on_cuda and bool(present) and device_class(present[0].device) in TRITON_VERIFIED_DEVICES
+        return 'triton' if verified and float_ok and triton_available() else 'torch'
     if not triton_available():
         raise ImportError("impl='triton' needs the `triton` package, which is not importable here. "
                           "Install it (it ships with CUDA builds of torch) or use impl='auto' / 'torch'.")

@@ -48,7 +48,7 @@ warmup_iters = 600
 lr = 2e-5
 head_lr = 1e-4
 optim_wrapper = dict(
-    type='AmpOptimWrapper', dtype='bfloat16',
+    type='AutocastOptimWrapper', dtype='bfloat16',  # fp32 master weights, bf16 compute (docs/scale_out.md)
     optimizer=dict(type='AdamW', lr=lr, betas=(0.9, 0.999), weight_decay=0.0),
     paramwise_cfg=dict(custom_keys={'heads': dict(lr_mult=head_lr / lr)}),
     clip_grad=dict(max_norm=1.0),

@@ -52,7 +52,7 @@ warmup_iters = 600
 lr = 7e-6
 connector_lr = 2e-5
 optim_wrapper = dict(
-    type='AmpOptimWrapper', dtype='bfloat16', accumulative_counts=8,
+    type='AutocastOptimWrapper', dtype='bfloat16', accumulative_counts=8,  # fp32 master weights, bf16 compute
     optimizer=dict(type='AdamW', lr=lr, betas=(0.9, 0.999), weight_decay=0.1),
     # trainer.py create_optimizer: mm_projector_lr for the connector and visual.merger; HF's decay rule
     paramwise_cfg=dict(custom_keys={'fusion.connector': dict(lr_mult=connector_lr / lr),

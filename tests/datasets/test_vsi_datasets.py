@@ -125,3 +125,21 @@ def test_ensure_synthvsi_generates_once_and_detects_mismatch(tmp_path, single_th
                                   generate_if_missing=params,
                                   frame_sampler=dict(type='UniformSampler', num_frames=2)))
     assert len(dataset) > 0 and dataset[0]['frames'].shape == (2, 32, 32, 3)
+
+
+def test_readers_pass_the_video_fps_to_the_processor(tiny_synthvsi, tmp_path):
+    """The probed fps goes into ``meta['fps']`` (the processor's timestamps), for both readers and a 30 fps clip."""
+    from geokit.datasets.video_io import write_video
+    for kind, ann in (('VSI590KDataset', 'train.jsonl'), ('VSIBenchDataset', 'test.jsonl')):
+        dataset = DATASETS.build(dict(type=kind, data_root=str(tiny_synthvsi), ann_file=ann, load_geometry=False,
+                                      frame_sampler=dict(type='UniformSampler', num_frames=4)))
+        assert dataset[0]['meta']['fps'] == pytest.approx(4.0)            # SynthVSI is written at 4 fps
+    clip = tmp_path / 'scene' / 'clip.mp4'
+    clip.parent.mkdir()
+    write_video(clip, torch.zeros(60, 32, 32, 3, dtype=torch.uint8), fps=30.0)
+    row = {'video': 'scene/clip.mp4', 'conversations': [{'from': 'human', 'value': '<video>\nQ?'},
+                                                         {'from': 'gpt', 'value': '1'}]}
+    (tmp_path / 'train.jsonl').write_text(json.dumps(row) + '\n')
+    dataset = DATASETS.build(dict(type='VSI590KDataset', data_root=str(tmp_path), ann_file='train.jsonl',
+                                  load_geometry=False, frame_sampler=dict(type='UniformSampler', num_frames=4)))
+    assert dataset[0]['meta']['fps'] == pytest.approx(30.0)

@@ -123,3 +123,32 @@ def test_lora_keeps_geometry_tokens_and_merger_trainable():
     data = model.data_preprocessor([make_sample(0)], True)
     losses = model(**data, mode='loss')
     sum(v for k, v in losses.items() if k.startswith('loss_')).backward()
+
+
+def test_gradient_checkpointing_with_taps_gives_the_same_loss_and_gradients():
+    """The paper configs checkpoint the decoder layers; the objectives tap their outputs: recomputation in the
+    backward must not change the taps, the losses or any gradient."""
+    from geokit.registry import MODELS
+
+    from .conftest import make_sample, model_config
+
+    results = []
+    for checkpointing in (False, True):
+        cfg = model_config()
+        cfg['backbone']['gradient_checkpointing'] = checkpointing
+        torch.manual_seed(0)
+        model = MODELS.build(cfg).train()
+        data = model.data_preprocessor([make_sample(0), make_sample(1)], True)
+        losses = model(**data, mode='loss')
+        total = sum(v for k, v in losses.items() if k.startswith('loss_'))
+        total.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append(({k: v.detach() for k, v in losses.items()}, grads))
+    (plain_losses, plain_grads), (ckpt_losses, ckpt_grads) = results
+    assert model.backbone.hf_model.is_gradient_checkpointing
+    assert set(plain_losses) == set(ckpt_losses) and {'loss_pose', 'loss_depth', 'loss_align'} <= set(plain_losses)
+    for key, value in plain_losses.items():
+        torch.testing.assert_close(ckpt_losses[key], value, rtol=1e-5, atol=1e-6, msg=key)
+    assert set(plain_grads) == set(ckpt_grads) and len(plain_grads) > 10
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(ckpt_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)

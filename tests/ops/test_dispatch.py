@@ -114,3 +114,57 @@ def test_cuda_parity(dtype):
             if b.grad is not None:
                 atol = atol_frac * float(b.grad.float().abs().max())
                 torch.testing.assert_close(a.grad.float(), b.grad.float(), rtol=rtol, atol=atol)
+
+
+class _FakeCudaTensor:
+    """Stands in for a CUDA tensor in the dispatch decision (no GPU here): only what ``resolve_impl`` reads."""
+    is_cuda = True
+    dtype = torch.float32
+    device = torch.device('cuda', 0)
+
+    def is_floating_point(self) -> bool:
+        return True
+
+
+def test_auto_picks_triton_only_on_verified_device_classes(monkeypatch):
+    monkeypatch.setattr(ops, 'device_class', lambda device: 'NVIDIA H200')
+    monkeypatch.setattr(ops, 'triton_available', lambda: True)
+    fake = _FakeCudaTensor()
+    monkeypatch.setattr(ops, 'TRITON_VERIFIED_DEVICES', frozenset())
+    assert ops.resolve_impl('auto', fake, kernel_module='silog_kernels') == 'torch'   # unverified GPU: reference
+    assert ops.resolve_impl('triton', fake, kernel_module='silog_kernels') == 'triton'  # explicit choice holds
+    monkeypatch.setattr(ops, 'TRITON_VERIFIED_DEVICES', frozenset({'NVIDIA H200'}))
+    assert ops.resolve_impl('auto', fake, kernel_module='silog_kernels') == 'triton'
+
+
+def test_verified_devices_are_recorded_in_the_benchmarks_doc():
+    text = (REPO / 'docs' / 'benchmarks.md').read_text()
+    assert 'TRITON_VERIFIED_DEVICES' in text
+    for name in ops.TRITON_VERIFIED_DEVICES:
+        assert name in text, f'{name} is in geokit.ops.TRITON_VERIFIED_DEVICES but not recorded in docs/benchmarks.md'
+
+
+@pytest.mark.parametrize('loss', ['ConfidenceDepthLoss', 'ScaleInvariantDepthLoss', 'FeatureAlignmentLoss',
+                                  'CameraPoseLoss', 'MetricScaleLoss'])
+def test_every_loss_config_exposes_impl(loss):
+    import geokit.models  # noqa: F401  (registers the losses)
+    from geokit.registry import LOSSES
+    for impl in ('auto', 'torch'):
+        assert LOSSES.build(dict(type=loss, impl=impl)).impl == impl
+    with pytest.raises(ValueError, match='impl'):
+        LOSSES.build(dict(type=loss, impl='cuda'))
+    has_kernel = loss in ('ConfidenceDepthLoss', 'ScaleInvariantDepthLoss', 'FeatureAlignmentLoss')
+    if has_kernel:
+        assert LOSSES.build(dict(type=loss, impl='triton')).impl == 'triton'
+    else:
+        with pytest.raises(ValueError, match='no Triton kernel'):
+            LOSSES.build(dict(type=loss, impl='triton'))
+
+
+def test_loss_impl_torch_is_the_reference_path():
+    import geokit.models  # noqa: F401
+    from geokit.registry import LOSSES
+    x, y, m = _inputs()
+    for impl in ('auto', 'torch'):
+        out = LOSSES.build(dict(type='ConfidenceDepthLoss', impl=impl))(x, 1 + y, y, m)['loss']
+        assert torch.equal(out, reference.confidence_depth_loss(x, 1 + y, y, m, 0.2, 1.0, 4))

@@ -94,3 +94,82 @@ def test_cache_refuses_other_settings_and_missing(tmp_path, config_file):
         teacher(None, [dict(id='plane-2', frame_indices=[0, 3])], [None])
     with pytest.raises(FileNotFoundError, match='cache_teacher'):
         CachedTeacher(cache_dir=tmp_path / 'nothing')
+
+
+@DATASETS.register_module(force=True)
+class _SharedVideoQuestions(Dataset):
+    """Four questions: two about video A with the same frames, one about A with other frames, one about B."""
+
+    ROWS = (('q0', 'A.mp4', 0), ('q1', 'A.mp4', 0), ('q2', 'A.mp4', 1), ('q3', 'B.mp4', 2))
+
+    def __len__(self) -> int:
+        return len(self.ROWS)
+
+    def __getitem__(self, index: int) -> dict:
+        sample_id, video, seed = self.ROWS[index]
+        sample = plane_scene(num_frames=2, height=42, width=56, seed=seed)
+        sample['frame_indices'] = torch.tensor([0, 1]) + 5 * seed
+        sample['meta'] = dict(id=sample_id, video=video, dataset='unit')
+        return sample
+
+
+def test_cache_is_keyed_by_video_and_frames_and_shared_across_questions(tmp_path, config_file):
+    cfg_path, weights = config_file
+    text = cfg_path.read_text().replace('_TeacherCachePlanes', '_SharedVideoQuestions')
+    shared_cfg = tmp_path / 'shared.py'
+    shared_cfg.write_text(text)
+    tool = _load_tool()
+    out = tmp_path / 'cache'
+    summary = tool.main([str(shared_cfg), '--out', str(out), '--device', 'cpu'])
+    assert summary['samples'] == 4 and summary['videos'] == 3
+    assert summary['written'] == 3 and summary['skipped'] == 1          # q1 reuses q0's shard
+    assert len(list(out.glob('*.safetensors'))) == 3
+    assert summary['bytes_per_video'] == pytest.approx(summary['total_bytes'] / 3)
+    assert summary['bytes_per_sample'] == pytest.approx(summary['total_bytes'] / 4)
+    online, cached = VGGTTeacher(load_from=weights, **TINY_VGGT), CachedTeacher(cache_dir=out)
+    dataset = _SharedVideoQuestions()
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        meta = dict(sample['meta'], frame_indices=sample['frame_indices'].tolist())
+        expected = online(sample['frames'][None], [meta], [sample['geometry']]).depth
+        assert torch.equal(cached(None, [meta], [None]).depth, expected)
+    with pytest.raises(FileNotFoundError, match='2 cached shards'):   # video A has two frame selections
+        cached(None, [dict(id='q0', video='A.mp4')], [None])
+
+
+def test_shard_bytes_matches_a_written_shard_and_paper_settings(tmp_path, config_file):
+    from geokit.models.teachers.cached import shard_bytes
+    cfg_path, _ = config_file
+    out = tmp_path / 'cache'
+    summary = _load_tool().main([str(cfg_path), '--out', str(out), '--max-samples', '1', '--device', 'cpu'])
+    sample = _TeacherCachePlanes()[0]
+    targets = VGGTTeacher(**TINY_VGGT)(sample['frames'][None], [sample['meta']], [None])
+    feature = next(iter(targets.features.values()))
+    expected = shard_bytes(sample['frames'].shape[0], tuple(feature.shape[2:4]), feature.shape[-1],
+                           len(targets.features), tuple(targets.depth.shape[-2:]))
+    assert 0 <= summary['total_bytes'] - expected < 4096               # + the safetensors JSON header
+    # paper settings (GeoVR, VGGT-1B): 4 layers x 32 frames x 28 x 37 tokens x 2048 channels fp16 + dense fp32
+    paper = shard_bytes(32, (28, 37), 2048, 4, (392, 518))
+    assert paper == 4 * 32 * 28 * 37 * 2048 * 2 + (32 * (9 + 2 * 392 * 518) + 1) * 4
+    assert shard_bytes(32, (28, 37), 2048, 4, (392, 518), feature_pool=2) < paper / 3
+
+
+def test_cache_of_the_old_per_question_format_is_refused(tmp_path):
+    (tmp_path / 'cache_info.json').write_text(json.dumps({'format': 1}))
+    with pytest.raises(ValueError, match='Rebuild'):
+        CachedTeacher(cache_dir=tmp_path)
+
+
+def test_cached_teacher_reads_under_bf16_autocast(tmp_path):
+    """The paper configs train under bf16 autocast (AutocastOptimWrapper): reading float16 shards must work there."""
+    from geokit.models.teachers.cached import CACHE_FORMAT, shard_name, write_cache_info, write_shard
+    from geokit.structures import TeacherTargets
+    write_cache_info(tmp_path, dict(format=CACHE_FORMAT))
+    targets = TeacherTargets(pose_enc=torch.rand(1, 2, 9), depth=torch.rand(1, 2, 4, 4) + 1,
+                             depth_conf=torch.rand(1, 2, 4, 4) + 1, features={0: torch.rand(1, 2, 2, 2, 8)},
+                             image_hw=(4, 4))
+    write_shard(tmp_path / shard_name('v.mp4', [0, 1]), targets, 0, 'v.mp4', [0, 1])
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = CachedTeacher(tmp_path)(None, [dict(video='v.mp4', frame_indices=[0, 1])])
+    assert out.features[0].dtype == torch.float32
+    torch.testing.assert_close(out.features[0], targets.features[0].half().float())

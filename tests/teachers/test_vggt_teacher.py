@@ -62,3 +62,18 @@ def test_feature_parts_are_halves(tiny_vggt_cfg):
         assert torch.equal(both(frames, [{}], [None]).features[1], full[..., sl])
     with pytest.raises(ValueError, match='feature_layers'):
         VGGTTeacher(**{**tiny_vggt_cfg, 'feature_layers': (5,)})
+
+
+def test_camera_head_detaches_the_accumulated_pose_between_iterations():
+    """As VGGT: the pose of iteration k is ``detach(pose_{k-1}) + delta_k``, so the last prediction's gradient
+    reaches only the last refinement's delta (not the earlier deltas through the running sum)."""
+    from geokit.models.teachers.vggt.heads import CameraHead
+    torch.manual_seed(0)
+    head = CameraHead(dim_in=32, trunk_depth=1, num_heads=2)
+    deltas = []
+    head.pose_branch.register_forward_hook(lambda module, args, out: deltas.append(out))
+    predictions = head(torch.randn(1, 3, 5, 32), num_iterations=3)
+    assert len(predictions) == len(deltas) == 3
+    grads = torch.autograd.grad(predictions[-1][..., :7].sum(), deltas, allow_unused=True)
+    assert grads[0] is None and grads[1] is None
+    assert torch.equal(grads[2][..., :7], torch.ones_like(grads[2][..., :7]))

@@ -23,7 +23,7 @@ video_tap = dict(tokens='video', teacher_layers=teacher_layers, teacher_num_laye
 
 model = dict(
     type='GeometricMLLM',
-    backbone=dict(type='Qwen3VLBackbone', path=qwen3vl_2b_path, load_weights=True, config=None, dtype='bfloat16',
+    backbone=dict(type='Qwen3VLBackbone', path=qwen3vl_2b_path, load_weights=True, config=None, dtype='float32',
                   attn_implementation='sdpa', gradient_checkpointing=True),
     data_preprocessor=dict(type='QwenVLDataPreprocessor', insert_geometry_tokens=True),
     teacher={{_base_.teacher}},

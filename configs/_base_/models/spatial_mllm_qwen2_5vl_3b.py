@@ -21,7 +21,7 @@ qwen25vl_3b_arch = dict(
 
 model = dict(
     type='GeometricMLLM',
-    backbone=dict(type='Qwen25VLBackbone', path=qwen25vl_3b_path, load_weights=True, dtype='bfloat16',
+    backbone=dict(type='Qwen25VLBackbone', path=qwen25vl_3b_path, load_weights=True, dtype='float32',
                   gradient_checkpointing=True),
     data_preprocessor=dict(type='QwenVLDataPreprocessor', insert_geometry_tokens=False,
                            geometry_tokens_in_predict=False),

@@ -9,7 +9,7 @@ from torch import nn
 
 from geokit.registry import LOSSES
 
-from .utils import ops_core, warn_nothing_valid
+from .utils import loss_impl, ops_core, warn_nothing_valid
 
 __all__ = ['prepare_alignment_pair', 'cosine_alignment', 'smooth_l1_alignment_loss', 'similarity_alignment_loss',
            'feature_alignment_loss', 'FeatureAlignmentLoss', 'ALIGNMENT_VARIANTS']
@@ -64,11 +64,12 @@ def _valid_rows(student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor
     return valid
 
 
-def cosine_alignment(student: torch.Tensor, teacher: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Mean ``1 - cos`` over valid tokens of ``(B, T, h, w, C)`` maps (the ``geokit.ops`` core)."""
+def cosine_alignment(student: torch.Tensor, teacher: torch.Tensor, valid: torch.Tensor,
+                     impl: str = 'auto') -> torch.Tensor:
+    """Mean ``1 - cos`` over valid tokens of ``(B, T, h, w, C)`` maps (the ``geokit.ops`` core, ``impl`` as there)."""
     channels = student.shape[-1]
     return ops_core('cosine_alignment_loss')(student.reshape(-1, channels), teacher.reshape(-1, channels),
-                                             valid.reshape(-1))
+                                             valid.reshape(-1), impl=impl)
 
 
 def smooth_l1_alignment_loss(student: torch.Tensor, teacher: torch.Tensor, valid: torch.Tensor,
@@ -171,11 +172,15 @@ class FeatureAlignmentLoss(nn.Module):
         layer_weights: per-layer weights or None.
         beta: smooth-L1 transition point (``'smooth_l1'`` only).
         loss_weight: overall weight.
+        impl: ``'auto'`` | ``'torch'`` | ``'triton'`` core of the ``'cosine'`` variant (see :mod:`geokit.ops`);
+            the other variants are torch only.
     """
 
     def __init__(self, variant: str = 'cosine', pool_teacher: bool = False,
-                 layer_weights: Sequence[float] | None = None, beta: float = 1.0, loss_weight: float = 1.0) -> None:
+                 layer_weights: Sequence[float] | None = None, beta: float = 1.0, loss_weight: float = 1.0,
+                 impl: str = 'auto') -> None:
         super().__init__()
+        self.impl = loss_impl(type(self).__name__, impl, has_kernel=variant == 'cosine')
         if variant not in ALIGNMENT_VARIANTS:
             raise ValueError(f"FeatureAlignmentLoss: unknown variant '{variant}'; set `variant` to one of "
                              f'{sorted(ALIGNMENT_VARIANTS)}.')
@@ -186,6 +191,8 @@ class FeatureAlignmentLoss(nn.Module):
     def forward(self, student: FeatureMaps, teacher: FeatureMaps,
                 mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         kwargs = {'beta': self.beta} if self.variant == 'smooth_l1' else {}
+        if self.variant == 'cosine':
+            kwargs['impl'] = self.impl
         loss, per_layer, any_valid = feature_alignment_loss(student, teacher, mask, self.variant, self.pool_teacher,
                                                             self.layer_weights, **kwargs)
         if not any_valid:

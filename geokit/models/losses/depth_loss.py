@@ -12,7 +12,7 @@ from torch import nn
 
 from geokit.registry import LOSSES
 
-from .utils import check_same_shape, masked_quantile, ops_core, positive_finite, warn_nothing_valid
+from .utils import check_same_shape, loss_impl, masked_quantile, ops_core, positive_finite, warn_nothing_valid
 
 __all__ = ['depth_supervision_mask', 'quantile_filtered_mean', 'depth_gradient_loss', 'trimmed_l1_depth_loss',
            'ConfidenceDepthLoss', 'TrimmedL1DepthLoss', 'ScaleInvariantDepthLoss']
@@ -206,12 +206,14 @@ class ConfidenceDepthLoss(nn.Module):
         teacher_conf_threshold: drop pixels with teacher confidence below this (None: off).
         trim_quantile: drop pixels whose residual is above this per-sample quantile (None: off).
         loss_weight: overall weight.
+        impl: the core's implementation, ``'auto'`` | ``'torch'`` | ``'triton'`` (see :mod:`geokit.ops`).
     """
 
     def __init__(self, alpha: float = 0.2, grad_weight: float = 1.0, num_scales: int = 4,
                  teacher_conf_quantile: float | None = None, teacher_conf_threshold: float | None = None,
-                 trim_quantile: float | None = None, loss_weight: float = 1.0) -> None:
+                 trim_quantile: float | None = None, loss_weight: float = 1.0, impl: str = 'auto') -> None:
         super().__init__()
+        self.impl = loss_impl(type(self).__name__, impl)
         self.alpha, self.grad_weight, self.num_scales = alpha, grad_weight, num_scales
         self.teacher_conf_quantile = teacher_conf_quantile
         self.teacher_conf_threshold = teacher_conf_threshold
@@ -231,7 +233,8 @@ class ConfidenceDepthLoss(nn.Module):
         if not bool(keep.any()):
             warn_nothing_valid(type(self).__name__, 'Check the target depth (0 = invalid) and the masks / filters.')
         loss = ops_core('confidence_depth_loss')(pred, conf, target, keep, alpha=self.alpha,
-                                                 grad_weight=self.grad_weight, num_scales=self.num_scales)
+                                                 grad_weight=self.grad_weight, num_scales=self.num_scales,
+                                                 impl=self.impl)
         return {'loss': self.loss_weight * loss, 'depth_valid_ratio': keep.float().mean().detach()}
 
 
@@ -245,10 +248,12 @@ class ScaleInvariantDepthLoss(nn.Module):
     Args:
         lambd: variance weight in ``[0, 1]``.
         loss_weight: overall weight.
+        impl: the core's implementation, ``'auto'`` | ``'torch'`` | ``'triton'`` (see :mod:`geokit.ops`).
     """
 
-    def __init__(self, lambd: float = 0.85, loss_weight: float = 1.0) -> None:
+    def __init__(self, lambd: float = 0.85, loss_weight: float = 1.0, impl: str = 'auto') -> None:
         super().__init__()
+        self.impl = loss_impl(type(self).__name__, impl)
         if not 0.0 <= lambd <= 1.0:
             raise ValueError(f'ScaleInvariantDepthLoss: lambd must be in [0, 1], got {lambd}.')
         self.lambd, self.loss_weight = lambd, loss_weight
@@ -260,5 +265,5 @@ class ScaleInvariantDepthLoss(nn.Module):
             warn_nothing_valid(type(self).__name__, 'Check the target depth (0 = invalid) and the mask.')
         if mask is None:
             mask = torch.ones_like(pred, dtype=torch.bool)
-        loss = ops_core('silog_loss')(pred, target, mask, lambd=self.lambd)
+        loss = ops_core('silog_loss')(pred, target, mask, lambd=self.lambd, impl=self.impl)
         return {'loss': self.loss_weight * loss}

@@ -6,7 +6,7 @@ from torch import nn
 
 from geokit.registry import LOSSES
 
-from .utils import warn_nothing_valid
+from .utils import loss_impl, warn_nothing_valid
 
 __all__ = ['camera_pose_loss', 'CameraPoseLoss']
 
@@ -77,13 +77,15 @@ class CameraPoseLoss(nn.Module):
         translation_clamp: clamp each translation error at this value (GeoVR's ``_compute_camera_loss``: 100;
             default None: no clamp, every error keeps its gradient, at the risk of one outlier dominating).
         loss_weight: overall weight.
+        impl: ``'auto'`` | ``'torch'`` (this loss has no Triton kernel; ``'triton'`` is refused).
     """
 
     def __init__(self, weight_t: float = 1.0, weight_q: float = 1.0, weight_fov: float = 0.5,
                  sign_invariant: bool = False, loss_weight: float = 1.0,
-                 translation_clamp: float | None = None) -> None:
+                 translation_clamp: float | None = None, impl: str = 'auto') -> None:
         super().__init__()
         self.translation_clamp = translation_clamp
+        self.impl = loss_impl(type(self).__name__, impl, has_kernel=False)
         self.weight_t, self.weight_q, self.weight_fov = weight_t, weight_q, weight_fov
         self.sign_invariant = sign_invariant
         self.loss_weight = loss_weight

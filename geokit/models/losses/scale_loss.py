@@ -6,7 +6,7 @@ from torch import nn
 
 from geokit.registry import LOSSES
 
-from .utils import warn_nothing_valid
+from .utils import loss_impl, warn_nothing_valid
 
 __all__ = ['metric_scale_loss', 'MetricScaleLoss']
 
@@ -51,10 +51,12 @@ class MetricScaleLoss(nn.Module):
     Args:
         log1p: ``log1p`` (GeoVR) or ``log``.
         loss_weight: overall weight.
+        impl: ``'auto'`` | ``'torch'`` (this loss has no Triton kernel; ``'triton'`` is refused).
     """
 
-    def __init__(self, log1p: bool = True, loss_weight: float = 1.0) -> None:
+    def __init__(self, log1p: bool = True, loss_weight: float = 1.0, impl: str = 'auto') -> None:
         super().__init__()
+        self.impl = loss_impl(type(self).__name__, impl, has_kernel=False)
         self.log1p, self.loss_weight = log1p, loss_weight
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,

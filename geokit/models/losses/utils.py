@@ -23,6 +23,18 @@ def ops_core(name: str) -> Callable[..., torch.Tensor]:
     return getattr(ops, name, None) or getattr(reference, name)
 
 
+def loss_impl(owner: str, impl: str, has_kernel: bool = True) -> str:
+    """Check a loss module's ``impl`` (``'auto'`` | ``'torch'`` | ``'triton'``, see :mod:`geokit.ops`).
+
+    ``has_kernel=False``: the loss has no Triton kernel, so ``'triton'`` is refused (``'auto'`` is the torch path).
+    """
+    from geokit.ops import check_impl
+    check_impl(impl, f'{owner}: impl')
+    if impl == 'triton' and not has_kernel:
+        raise ValueError(f"{owner} has no Triton kernel; set impl='auto' or 'torch'.")
+    return impl
+
+
 def warn_nothing_valid(owner: str, hint: str) -> None:
     """Log (first time, then every 100th time per owner) that a loss had no valid element and returned 0."""
     count = _warn_counts.get(owner, 0)

@@ -69,6 +69,23 @@ def resolve_path(path: str, key: str = 'model.backbone.path') -> str:
     return resolved
 
 
+def take_frame_sampling(video_processor: Any, processor_kwargs: dict | None = None) -> None:
+    """Switch the video processor's own frame sampling off: geokit's frame sampler has already picked the frames.
+
+    Released processors differ (Qwen3-VL's samples at 2 fps by default, ``do_sample_frames=True``); sampling again
+    would index frames the sampled clip does not have. The sampled frames' indices and the video's fps still reach
+    the processor through ``video_metadata`` (timestamps, ``second_per_grid_ts``).
+
+    Raises:
+        ValueError: if ``processor_kwargs`` asks for ``do_sample_frames=True``.
+    """
+    if (processor_kwargs or {}).get('do_sample_frames'):
+        raise ValueError('model.backbone.processor_kwargs.do_sample_frames=True: frames are sampled by the dataset\'s '
+                         '`frame_sampler` (e.g. UniformSampler), never by the processor; drop the key and set the '
+                         'frame count / sampler in the dataset config.')
+    video_processor.do_sample_frames = False
+
+
 class QwenVLBackbone(nn.Module):
     """A stock ``Qwen*VLForConditionalGeneration`` plus its processor, with geometry tokens.
 
@@ -79,7 +96,8 @@ class QwenVLBackbone(nn.Module):
         config: Hugging Face config fields. With ``load_weights=False`` and no ``config.json`` under ``path``
             they are the whole architecture; otherwise they override the checkpoint's fields.
         processor_path: where the processor/tokenizer live (default: ``path``).
-        processor_kwargs: attributes set on the video processor (e.g. ``size``, ``do_sample_frames``).
+        processor_kwargs: attributes set on the video processor (e.g. ``size``); its frame sampling is always off
+            (:func:`take_frame_sampling`).
         dtype: parameter dtype (``'float32'``, ``'bfloat16'``); mixed precision comes from the AMP optim wrapper.
         attn_implementation: ``'sdpa'`` (default), ``'eager'`` or ``'flash_attention_2'``.
         geometry_tokens: ``{'camera': str, 'scale': str}`` special tokens to add (kept if already present); with
@@ -118,6 +136,7 @@ class QwenVLBackbone(nn.Module):
                          'model.backbone.path'))
         for name, value in (processor_kwargs or {}).items():
             setattr(self.processor.video_processor, name, value)
+        take_frame_sampling(self.processor.video_processor, processor_kwargs)
         tokens = dict(DEFAULT_GEOMETRY_TOKENS if geometry_tokens is None else geometry_tokens)
         tokenizer = self.processor.tokenizer
         new_tokens = [t for t in tokens.values() if t not in tokenizer.get_vocab()]

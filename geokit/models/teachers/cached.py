@@ -1,10 +1,13 @@
-"""On-disk teacher targets: one safetensors shard per (sample id, sampled frames), and ``CachedTeacher``.
+"""On-disk teacher targets: one safetensors shard per (video, sampled frames), and ``CachedTeacher``.
 
 ``tools/cache_teacher.py CONFIG --out DIR`` writes the shards once; training then reads them through
-``CachedTeacher(cache_dir=DIR)`` instead of running the teacher. Shard layout (tensors of one video, no batch dim):
-``pose_enc (T, 9)``, ``depth``/``depth_conf (T, H, W)``, optional ``points (T, H, W, 3)``/``points_conf``,
-``metric_scale ()``, ``features.<layer> (T, h, w, C)`` (float16, optionally 2x2 average-pooled); the safetensors
-metadata holds ``id``, ``frame_indices``, ``image_hw`` and ``feature_pool`` as JSON.
+``CachedTeacher(cache_dir=DIR)`` instead of running the teacher. The targets depend only on the frames, so a shard
+is keyed by the video (``meta['video']``, the path the dataset reader gives; ``meta['id']`` for samples without
+one) and the frame indices: VSI-590K's many questions about one video with the same frames share one shard.
+Shard layout (tensors of one video, no batch dim): ``pose_enc (T, 9)``, ``depth``/``depth_conf (T, H, W)``,
+optional ``points (T, H, W, 3)``/``points_conf``, ``metric_scale ()``, ``features.<layer> (T, h, w, C)`` (float16,
+optionally 2x2 average-pooled); the safetensors metadata holds ``video``, ``frame_indices``, ``image_hw`` and
+``feature_pool`` as JSON. :func:`shard_bytes` gives a shard's size for given settings without running anything.
 """
 from __future__ import annotations
 
@@ -28,14 +31,51 @@ from .base import BaseTeacher
 
 DENSE_FIELDS = ('pose_enc', 'depth', 'depth_conf', 'points', 'points_conf', 'metric_scale')
 CACHE_INFO = 'cache_info.json'
+#: Cache layout version (2: shards keyed by video and frames; 1 was keyed by question id).
+CACHE_FORMAT = 2
+DTYPE_BYTES = {torch.float16: 2, torch.bfloat16: 2, torch.float32: 4}
 
 
-def shard_name(sample_id: str, frame_indices: Sequence[int] | None) -> str:
-    """File name of a sample's shard: a readable id prefix plus a hash of ``(id, frame_indices)``."""
+def video_key(meta: dict) -> str:
+    """What a shard is keyed by besides the frames: ``meta['video']`` (normalised), else ``meta['id']``.
+
+    Raises:
+        KeyError: neither is set.
+    """
+    if meta.get('video'):
+        return os.path.normpath(str(meta['video']))
+    if meta.get('id') is not None:
+        return str(meta['id'])
+    raise KeyError("the teacher cache keys shards by meta['video'] (or meta['id'] without one); the sample has "
+                   'neither. Use the geokit dataset readers, which set both.')
+
+
+def shard_name(key: str, frame_indices: Sequence[int] | None) -> str:
+    """File name of a shard: a readable prefix of the video key plus a hash of ``(key, frame_indices)``."""
     indices = ','.join(str(int(i)) for i in frame_indices) if frame_indices is not None else '*'
-    digest = hashlib.sha1(f'{sample_id}|{indices}'.encode()).hexdigest()[:16]
-    readable = re.sub(r'[^A-Za-z0-9_.-]+', '_', str(sample_id))[:80]
+    digest = hashlib.sha1(f'{key}|{indices}'.encode()).hexdigest()[:16]
+    readable = re.sub(r'[^A-Za-z0-9_.-]+', '_', str(key))[-80:].lstrip('_.') or 'video'
     return f'{readable}__{digest}.safetensors'
+
+
+def shard_bytes(num_frames: int, feature_grid_hw: tuple[int, int], feature_channels: int, num_feature_layers: int,
+                image_hw: tuple[int, int], feature_pool: int = 1, feature_dtype: torch.dtype = torch.float16,
+                dense_dtype: torch.dtype = torch.float32, with_points: bool = False) -> int:
+    """Tensor bytes of one shard (safetensors adds a small JSON header): features + pose + depth/conf (+ points).
+
+    Args:
+        num_frames: frames of the video (e.g. 32 for GeoVR).
+        feature_grid_hw: teacher token grid per frame (VGGT-1B at 518 px, 4:3 video in crop mode: ``(28, 37)``).
+        feature_channels: channels per token (VGGT-1B frame + global halves: 2048).
+        num_feature_layers: layers stored (GeoVR: 4).
+        image_hw: teacher image size of the dense targets (e.g. ``(392, 518)``).
+        feature_pool: 1 or 2 (2x2 average pooling, ceil mode).
+    """
+    grid_h, grid_w = (-(-n // feature_pool) for n in feature_grid_hw)
+    features = num_feature_layers * num_frames * grid_h * grid_w * feature_channels * DTYPE_BYTES[feature_dtype]
+    height, width = image_hw
+    dense = num_frames * (9 + 2 * height * width + (4 * height * width if with_points else 0)) + 1
+    return features + dense * DTYPE_BYTES[dense_dtype]
 
 
 def pool_features(features: torch.Tensor, pool: int) -> torch.Tensor:
@@ -47,13 +87,14 @@ def pool_features(features: torch.Tensor, pool: int) -> torch.Tensor:
     return x.permute(0, 2, 3, 1)
 
 
-def write_shard(path: str | Path, targets: TeacherTargets, index: int, sample_id: str,
+def write_shard(path: str | Path, targets: TeacherTargets, index: int, key: str,
                 frame_indices: Sequence[int] | None, feature_layers: Sequence[int] | None = None,
                 feature_pool: int = 1, feature_dtype: torch.dtype = torch.float16,
                 dense_dtype: torch.dtype = torch.float32) -> int:
     """Write sample ``index`` of a batch of targets to ``path`` atomically (tmp file + ``os.replace``).
 
     Args:
+        key: the shard's video key (:func:`video_key`), stored in the metadata.
         feature_layers: layers to keep (None: all the teacher produced).
         feature_pool: 1 (none) or 2 (2x2 average pooling of the feature grid).
     Returns:
@@ -72,7 +113,7 @@ def write_shard(path: str | Path, targets: TeacherTargets, index: int, sample_id
     for layer in layers:
         feature = pool_features(targets.features[layer][index].detach().cpu(), feature_pool)
         tensors[f'features.{layer}'] = feature.to(feature_dtype).contiguous()
-    metadata = dict(id=json.dumps(str(sample_id)), image_hw=json.dumps(list(targets.image_hw or [])),
+    metadata = dict(video=json.dumps(str(key)), image_hw=json.dumps(list(targets.image_hw or [])),
                     frame_indices=json.dumps(None if frame_indices is None else [int(i) for i in frame_indices]),
                     feature_pool=json.dumps(int(feature_pool)))
     path = Path(path)
@@ -86,8 +127,9 @@ def cache_sample(teacher: BaseTeacher, sample: dict, out_dir: str | Path, device
                  overwrite: bool = False, **write_kwargs) -> tuple[Path, int, bool]:
     """Run ``teacher`` on one dataset sample and write its shard into ``out_dir`` (skipped if it exists).
 
-    The shard key is the sample's ``meta['id']`` and ``frame_indices`` (frames ``0..T-1`` when the sample has
-    none, as the model's data preprocessor assumes), so ``CachedTeacher`` finds it for exactly those frames.
+    The shard key is the sample's video (:func:`video_key`) and ``frame_indices`` (frames ``0..T-1`` when the
+    sample has none, as the model's data preprocessor assumes), so ``CachedTeacher`` finds it for exactly those
+    frames, and another question about the same video and frames reuses it (the teacher does not run).
     ``write_kwargs`` go to :func:`write_shard` (``feature_layers``, ``feature_pool``, dtypes).
 
     Returns:
@@ -96,12 +138,13 @@ def cache_sample(teacher: BaseTeacher, sample: dict, out_dir: str | Path, device
     meta = dict(sample['meta'])
     indices = sample.get('frame_indices')
     meta['frame_indices'] = [int(i) for i in indices] if indices is not None else list(range(len(sample['frames'])))
-    path = Path(out_dir) / shard_name(meta['id'], meta['frame_indices'])
+    key = video_key(meta)
+    path = Path(out_dir) / shard_name(key, meta['frame_indices'])
     if path.is_file() and not overwrite:
         return path, path.stat().st_size, False
     frames = torch.as_tensor(sample['frames'])[None].to(device)
     targets = teacher(frames, [meta], [sample.get('geometry')])
-    return path, write_shard(path, targets, 0, meta['id'], meta['frame_indices'], **write_kwargs), True
+    return path, write_shard(path, targets, 0, key, meta['frame_indices'], **write_kwargs), True
 
 
 def write_cache_info(out_dir: str | Path, info: dict) -> None:
@@ -123,9 +166,10 @@ def read_shard(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
 
 @TEACHERS.register_module()
 class CachedTeacher(BaseTeacher):
-    """Targets precomputed by ``tools/cache_teacher.py``, looked up by ``meta['id']`` and ``meta['frame_indices']``.
+    """Targets precomputed by ``tools/cache_teacher.py``, looked up by the video and ``meta['frame_indices']``.
 
-    If a sample's ``meta`` has no ``frame_indices``, its id must have exactly one shard. Features come back as
+    The video is ``meta['video']`` (else ``meta['id']``, see :func:`video_key`). If a sample's ``meta`` has no
+    ``frame_indices``, its video must have exactly one shard. Features come back as
     float32 (they were stored as float16, possibly 2x2-pooled: see ``cache_info.json``).
 
     Args:
@@ -141,24 +185,26 @@ class CachedTeacher(BaseTeacher):
                                     f'`python tools/cache_teacher.py CONFIG --out {self.cache_dir}` first, or set '
                                     f'`cache_dir` of the CachedTeacher to the directory it wrote.')
         self.info = json.loads(info.read_text())
+        if self.info.get('format') != CACHE_FORMAT:
+            raise ValueError(f'{self.cache_dir} is a teacher cache of format {self.info.get("format")} (shards keyed '
+                             f'per question); this geokit reads format {CACHE_FORMAT} (keyed by video and frames). '
+                             f'Rebuild it with `python tools/cache_teacher.py CONFIG --out NEW_DIR`.')
 
     def shard_path(self, meta: dict) -> Path:
         """The shard of one sample (see the class docstring for the lookup rule)."""
-        sample_id = meta.get('id')
-        if sample_id is None:
-            raise KeyError("CachedTeacher needs meta['id'] for every sample.")
+        key = video_key(meta)
         frame_indices = meta.get('frame_indices')
         if frame_indices is not None:
-            path = self.cache_dir / shard_name(sample_id, [int(i) for i in frame_indices])
+            path = self.cache_dir / shard_name(key, [int(i) for i in frame_indices])
             if not path.is_file():
-                raise FileNotFoundError(f'no cached targets for sample {sample_id!r} with frames '
+                raise FileNotFoundError(f'no cached targets for video {key!r} with frames '
                                         f'{list(map(int, frame_indices))} in {self.cache_dir}; re-run '
                                         f'tools/cache_teacher.py with the same dataset and frame sampler.')
             return path
-        candidates = sorted(self.cache_dir.glob(shard_name(sample_id, None).split('__')[0] + '__*.safetensors'))
-        candidates = [p for p in candidates if read_shard_id(p) == str(sample_id)]
+        candidates = sorted(self.cache_dir.glob(shard_name(key, None).split('__')[0] + '__*.safetensors'))
+        candidates = [p for p in candidates if read_shard_key(p) == key]
         if len(candidates) != 1:
-            raise FileNotFoundError(f'{len(candidates)} cached shards for sample {sample_id!r} in {self.cache_dir} '
+            raise FileNotFoundError(f'{len(candidates)} cached shards for video {key!r} in {self.cache_dir} '
                                     f'and no meta["frame_indices"] to choose; pass the sample\'s frame_indices in '
                                     f'meta.')
         return candidates[0]
@@ -176,7 +222,7 @@ class CachedTeacher(BaseTeacher):
             if len({tuple(v.shape) for v in values}) != 1:
                 raise ValueError(f'cached {name} differs in shape across the batch ({[tuple(v.shape) for v in values]})'
                                  f'; use batch size 1 or a frame sampler with a fixed number of frames.')
-            stacked[name] = torch.stack(values).float()
+            stacked[name] = torch.stack([v.float() for v in values])   # float16 shards; also under autocast
         device = frames.device if isinstance(frames, torch.Tensor) else torch.device('cpu')
         features = {int(name.split('.', 1)[1]): value.to(device) for name, value in stacked.items()
                     if name.startswith('features.')}
@@ -185,8 +231,8 @@ class CachedTeacher(BaseTeacher):
         return TeacherTargets(features=features, image_hw=image_hw, **dense)
 
 
-def read_shard_id(path: Path) -> str | None:
-    """The sample id stored in a shard's metadata."""
+def read_shard_key(path: Path) -> str | None:
+    """The video key stored in a shard's metadata."""
     with safe_open(str(path), framework='pt') as handle:
-        value = (handle.metadata() or {}).get('id')
+        value = (handle.metadata() or {}).get('video')
     return json.loads(value) if value is not None else None

@@ -50,7 +50,8 @@ class CameraHead(nn.Module):
             if pose_enc is None:
                 condition = self.embed_pose(self.empty_pose_tokens.expand(*camera.shape[:2], -1))
             else:
-                condition = self.embed_pose(pose_enc.detach())
+                pose_enc = pose_enc.detach()  # as VGGT: each refinement learns its own delta, no gradient through
+                condition = self.embed_pose(pose_enc)  # the earlier iterations' accumulated pose
             shift, scale, gate = self.poseLN_modulation(condition).chunk(3, dim=-1)
             modulated = gate * (self.adaln_norm(camera) * (1 + scale) + shift) + camera
             delta = self.pose_branch(self.trunk_norm(self.trunk(modulated)))
