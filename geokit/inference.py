@@ -2,7 +2,7 @@
 
 Shared by ``tools/infer.py`` and the lmms-eval plugin (:mod:`geokit.lmms_eval_plugin`)::
 
-    model = load_model('projects/geovr/config.py', 'work_dirs/config/iter_300.safetensors')
+    model = load_model('projects/geovr/config.py', 'work_dirs/geovr/config/iter_300.safetensors')
     sample = video_sample('scene/video.mp4', 'How many chairs are in the room?', model_frame_sampler(cfg))
     answer = generate_answers(model, [sample])[0]['prediction']
 

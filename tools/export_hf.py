@@ -1,6 +1,6 @@
 """Export a trained GeometricMLLM as a stock Hugging Face checkpoint plus what stock transformers cannot run.
 
-    python tools/export_hf.py projects/geovr/config.py work_dirs/config/iter_400.safetensors --out exported/
+    python tools/export_hf.py projects/geovr/config.py work_dirs/geovr/config/iter_400.safetensors --out exported/
     # GeoVR: plain transformers is the whole inference model (heads in a separate file):
     #   model = AutoModelForImageTextToText.from_pretrained('exported/'); processor = AutoProcessor.from_pretrained(...)
     # Spatial-MLLM (fusion): spatial encoder + connector are saved beside it; one call rebuilds the model:

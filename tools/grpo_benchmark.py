@@ -2,7 +2,7 @@
 over the run (per window of steps), the test scores before and after, and the rollout reward of the SFT and the
 GRPO weights on the same fixed training prompts with the same sampling seeds (docs/grpo.md).
 
-    python tools/grpo_benchmark.py projects/spatial_mllm/grpo.py work_dirs/config/iter_150.safetensors \
+    python tools/grpo_benchmark.py projects/spatial_mllm/grpo.py work_dirs/spatial_mllm/config/iter_150.safetensors \
         --work-dir work_dirs/grpo_benchmark --cfg-options train_cfg.max_iters=40
     # for a finished run (tools/train.py): its per-step rewards (from the checkpoint's log history) and the
     # fixed-prompt comparison; test scores come from tools/test.py / the run's final validation

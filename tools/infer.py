@@ -1,6 +1,6 @@
 """Ask a trained model a question about a video; print the answer.
 
-    python tools/infer.py projects/geovr/config.py work_dirs/config/iter_300.safetensors \\
+    python tools/infer.py projects/geovr/config.py work_dirs/geovr/config/iter_300.safetensors \\
         --video data/synthvsi/test/scene_00028/video.mp4 --question "How many chairs are in this room?"
     # the VSI-Bench prompt of a question type (what the model was trained and scored on)
     python tools/infer.py CONFIG CKPT --video V.mp4 --question "Which is closer to the sofa?" \\

@@ -1,7 +1,7 @@
 """Plot a run's training curves (mmengine's local log) as a PNG.
 
-    python tools/plot_curves.py work_dirs/config --out docs/images/geovr_training_curves.png
-    python tools/plot_curves.py work_dirs/config/20261201_090320/vis_data/scalars.json --keys loss loss_lm lr
+    python tools/plot_curves.py work_dirs/geovr/config --out docs/images/geovr_training_curves.png
+    python tools/plot_curves.py work_dirs/geovr/config/20261201_090320/vis_data/scalars.json --keys loss loss_lm lr
 """
 from __future__ import annotations
 

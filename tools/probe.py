@@ -19,7 +19,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
-from geokit.engine.launch import split_dataset_config
+from geokit.engine.launch import default_work_dir, split_dataset_config
 from geokit.engine.runner import load_checkpoint_file
 from geokit.evaluation.features import extract_probe_data, resolve_layers, unique_videos
 from geokit.evaluation.probes import (
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'geokit'))
     dataset_cfg = split_dataset_config(cfg, args.split)
-    out = args.out or osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0], 'probes')
+    out = args.out or osp.join(default_work_dir(args.config), 'probes')
     os.makedirs(out, exist_ok=True)
     dataset = DATASETS.build(dict(dataset_cfg, load_geometry=True))
     indices = unique_videos(dataset, args.max_videos)

@@ -4,6 +4,7 @@
     python tools/rehearse.py projects/spatial_mllm/spatial_mllm_qwen2_5vl-3b_vggt-1b_vsi590k.py
     python tools/rehearse.py CONFIG --device cuda          # full depth on a GPU
     python tools/rehearse.py CONFIG --llm-layers 2 --vit-layers 2 --teacher-depth 2 --steps 3
+    torchrun --nproc-per-node 1 tools/rehearse.py CONFIG --strategy fsdp_zero2 --check-resume --steps 1
 
 Prints the component table, the training steps and the extrapolated full-depth step ratios and memory
 (see geokit/benchmarking/rehearsal.py); --json writes everything.
@@ -15,6 +16,7 @@ import argparse
 from mmengine.config import DictAction
 
 from geokit.benchmarking.rehearsal import RehearsalSettings, markdown_report, rehearse, write_json
+from geokit.benchmarking.strategy_check import STRATEGY_NAMES, check_strategy, format_strategy_report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,6 +35,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--frame-size', type=int, nargs=2, default=None, metavar=('H', 'W'),
                         help='smoke tests only (default: 480 640, VSI-Bench)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
+    parser.add_argument('--strategy', choices=STRATEGY_NAMES,
+                        help='instead of the rehearsal: train --steps iterations under this scale-out strategy '
+                             '(configs/_base_/strategies.py) with FlexibleRunner, checkpoint (run under torchrun)')
+    parser.add_argument('--check-resume', action='store_true',
+                        help='with --strategy: resume from that checkpoint and train one more iteration')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='pytorch',
+                        help='with --strategy: the job launcher (torchrun: pytorch)')
     return parser.parse_args(argv)
 
 
@@ -46,6 +55,13 @@ def main(argv: list[str] | None = None) -> dict:
         teacher_depth=args.teacher_depth if args.teacher_depth is not None else truncated,
         cfg_options=args.cfg_options or {}, num_frames=args.num_frames,
         frame_hw=tuple(args.frame_size) if args.frame_size else None)
+    if args.strategy:
+        result = check_strategy(settings, args.strategy, check_resume=args.check_resume, steps=args.steps,
+                                launcher=args.launcher)
+        if args.json:
+            write_json(result, args.json)
+        print(format_strategy_report(result))
+        return result
     results = rehearse(settings)
     if args.json:
         write_json(results, args.json)

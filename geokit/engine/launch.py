@@ -43,7 +43,7 @@ def prepare_config(cfg: Config, config_path: str, work_dir: str | None = None, c
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
+        cfg.work_dir = default_work_dir(config_path)
     if cfg.get('runner_type') in FLEXIBLE_RUNNERS:
         cfg.runner_type = 'GeoKitFlexibleRunner'  # the same runner plus the work-dir guard and strict loading
         _prepare_strategy(cfg, launcher)
@@ -73,6 +73,13 @@ def prepare_config(cfg: Config, config_path: str, work_dir: str | None = None, c
     check_config_types(cfg.to_dict())
     check_hook_args(cfg)
     return cfg
+
+
+def default_work_dir(config_path: str) -> str:
+    """``work_dirs/<config's folder>/<config name>``: projects name their main config ``config.py``, so the
+    folder keeps ``projects/geovr/config.py`` and ``projects/spatial_mllm/config.py`` apart."""
+    folder = osp.basename(osp.dirname(osp.abspath(config_path)))
+    return osp.join('work_dirs', folder, osp.splitext(osp.basename(config_path))[0])
 
 
 def split_dataset_config(cfg: Config, split: str) -> dict:

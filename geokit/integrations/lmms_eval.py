@@ -4,7 +4,7 @@ Registered through lmms-eval's plugin mechanism, the ``lmms_eval.models`` entry-
 after ``pip install -e ".[eval]"``)::
 
     python -m lmms_eval --model geokit \\
-        --model_args config=projects/geovr/config.py,checkpoint=work_dirs/config/iter_300.safetensors \\
+        --model_args config=projects/geovr/config.py,checkpoint=work_dirs/geovr/config/iter_300.safetensors \\
         --tasks vsibench --batch_size 1
 
 ``checkpoint`` is a training checkpoint or an exported directory (:func:`geokit.inference.load_model`). The model

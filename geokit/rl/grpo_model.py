@@ -5,7 +5,7 @@ Switch a config to GRPO by changing the model's type and adding ``grpo`` (every 
     model = dict(type='GRPOGeometricMLLM', grpo=dict(group_size=8, temperature=1.0, max_new_tokens=16,
                  rewards=[dict(type='VSIAccuracyReward'), dict(type='FormatReward', mode='bare', weight=0.5)],
                  loss=dict(type='GRPOPolicyLoss', clip_low=0.2, clip_high=0.28, beta=0.0, loss_type='grpo')))
-    load_from = 'work_dirs/config/iter_150.safetensors'       # the SFT checkpoint
+    load_from = 'work_dirs/spatial_mllm/config/iter_150.safetensors'       # the SFT checkpoint
 
 The state dict is the policy's own (same keys as ``GeometricMLLM``), so ``load_from`` reads an SFT checkpoint and
 ``tools/test.py``/export read a GRPO one. One training iteration (``forward(mode='loss')``, so mmengine's

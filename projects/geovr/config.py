@@ -1,7 +1,7 @@
 # GeoVR, embedded default: SynthVSI + tiny Qwen3-VL + tiny VGGT teacher, all four geometric objectives.
 #   python tools/train.py projects/geovr/config.py              # trains on a 2-core CPU, then evaluates
-#   python tools/test.py projects/geovr/config.py work_dirs/config/iter_<N>.safetensors
-#   python tools/export_hf.py projects/geovr/config.py work_dirs/config/iter_<N>.safetensors --out exported/
+#   python tools/test.py projects/geovr/config.py work_dirs/geovr/config/iter_<N>.safetensors
+#   python tools/export_hf.py projects/geovr/config.py work_dirs/geovr/config/iter_<N>.safetensors --out exported/
 _base_ = [
     '../../configs/_base_/default_runtime.py',
     '../../configs/_base_/schedules/adamw_iters.py',

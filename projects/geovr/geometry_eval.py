@@ -1,5 +1,5 @@
 # Evaluate what a GeoVR checkpoint's heads predict, against SynthVSI ground truth, next to the VSI-Bench answers:
-#   python tools/test.py projects/geovr/geometry_eval.py work_dirs/config/iter_300.safetensors
+#   python tools/test.py projects/geovr/geometry_eval.py work_dirs/geovr/config/iter_300.safetensors
 # The heads read the camera/scale tokens, so the prompt carries them here (the exported model's prompt does not).
 _base_ = ['./config.py']
 

@@ -1,6 +1,6 @@
 # Spatial-MLLM, embedded default: SynthVSI + tiny Qwen2.5-VL + frozen tiny VGGT spatial encoder + MLP-add connector.
 #   python tools/train.py projects/spatial_mllm/config.py        # trains on a 2-core CPU, then evaluates
-#   python tools/test.py projects/spatial_mllm/config.py work_dirs/config/iter_<N>.safetensors
+#   python tools/test.py projects/spatial_mllm/config.py work_dirs/spatial_mllm/config/iter_<N>.safetensors
 # Space-aware frames at test time (docs/spatial_mllm.md):
 #   python tools/sa_sample.py projects/spatial_mllm/config.py --out work_dirs/spatial_mllm/sa_test.jsonl \
 #       --teacher-key sa_teacher --num-frames 8 --candidates 16

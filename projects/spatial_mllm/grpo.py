@@ -1,5 +1,5 @@
 # GRPO after SFT for Spatial-MLLM on the embedded default (SynthVSI + tiny Qwen2.5-VL + tiny VGGT fusion).
-#   python tools/train.py projects/spatial_mllm/config.py     # SFT first: writes work_dirs/config/iter_150.safetensors
+#   python tools/train.py projects/spatial_mllm/config.py     # SFT first: writes work_dirs/spatial_mllm/config/iter_150.safetensors
 #   python tools/train.py projects/spatial_mllm/grpo.py       # GRPO from it, then evaluates on SynthVSI test
 #   python tools/train.py projects/spatial_mllm/grpo.py --cfg-options sft_checkpoint=PATH.safetensors
 # See docs/grpo.md (what is logged, the measured run, the paper-scale recipe).
@@ -7,7 +7,7 @@ _base_ = ['./config.py']
 custom_imports = dict(imports=['geokit.models', 'geokit.datasets', 'geokit.evaluation', 'geokit.rl'],
                       allow_failed_imports=False)
 
-sft_checkpoint = 'work_dirs/config/iter_150.safetensors'   # what the SFT command above writes
+sft_checkpoint = 'work_dirs/spatial_mllm/config/iter_150.safetensors'   # what the SFT command above writes
 load_from = sft_checkpoint
 
 group_size = 8

@@ -105,3 +105,9 @@ def test_the_paper_scale_geovr_config_can_start(tmp_path):
     assert cfg.test_cfg == dict(type='TestLoop')
     runner = build_runner(cfg)
     assert runner.work_dir == str(tmp_path)
+
+
+def test_the_two_projects_main_configs_get_separate_default_work_dirs():
+    from geokit.engine.launch import default_work_dir
+    geovr, spatial = default_work_dir('projects/geovr/config.py'), default_work_dir('projects/spatial_mllm/config.py')
+    assert geovr == 'work_dirs/geovr/config' and spatial == 'work_dirs/spatial_mllm/config'
