@@ -63,11 +63,12 @@ def load_model(config: str | Config, checkpoint: str, predict_geometry: bool = F
         device: where the model runs.
     Raises:
         FileNotFoundError: ``checkpoint`` does not exist.
-        ValueError: a fusion model given as an exported checkpoint (export writes the backbone and heads only), or
-            ``predict_geometry`` for a model without geometry heads.
+        ValueError: ``predict_geometry`` for a model without geometry heads.
+        FileNotFoundError: a fusion config with an exported directory that ``tools/export_hf.py`` did not write.
         KeyError: a training checkpoint that lacks weights of the model built from ``config``.
     """
     from geokit.engine.runner import load_checkpoint_file
+    from geokit.models.mllms.export import load_exported
 
     cfg = load_config(config, cfg_options)
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
@@ -81,10 +82,10 @@ def load_model(config: str | Config, checkpoint: str, predict_geometry: bool = F
     if not exported and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'Checkpoint {checkpoint} does not exist: give a training checkpoint '
                                 f'(work_dirs/<run>/iter_<N>.safetensors) or a tools/export_hf.py output directory.')
+    if exported and model_cfg.get('fusion') is not None:
+        # a fusion export carries its spatial encoder and connector beside the stock checkpoint
+        return load_exported(checkpoint).to(device).eval()
     if exported:
-        if model_cfg.get('fusion') is not None:
-            raise ValueError(f'{checkpoint} is an exported Hugging Face checkpoint, but {config} has a fusion module '
-                             f'(model.fusion), which an export does not contain. Use the training checkpoint.')
         model_cfg['backbone'] = dict(model_cfg['backbone'], path=checkpoint, processor_path=None, load_weights=True,
                                      config=None)
     else:

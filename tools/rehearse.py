@@ -6,8 +6,11 @@
     python tools/rehearse.py CONFIG --llm-layers 2 --vit-layers 2 --teacher-depth 2 --steps 3
     torchrun --nproc-per-node 1 tools/rehearse.py CONFIG --strategy fsdp_zero2 --check-resume --steps 1
 
-Prints the component table, the training steps and the extrapolated full-depth step ratios and memory
-(see geokit/benchmarking/rehearsal.py); --json writes everything.
+On CPU at the defaults each paper config takes 5-7 minutes on 2 cores and about 17 GB of RAM (fp32 weights,
+gradients and AdamW states of the real-width trainable parameters; docs/benchmarks.md). Prints the component
+table, the training steps and the extrapolated full-depth step ratios and memory (see
+geokit/benchmarking/rehearsal.py); --json writes everything. --strategy runs the scale-out check instead
+(geokit/benchmarking/strategy_check.py).
 """
 from __future__ import annotations
 

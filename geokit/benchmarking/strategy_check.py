@@ -89,9 +89,9 @@ def runner_config(cfg: Config, settings: RehearsalSettings, strategy: str, model
         raise ValueError(f'--strategy must be one of {STRATEGY_NAMES} (configs/_base_/strategies.py), got '
                          f'{strategy!r}.')
     strategies = Config.fromfile(STRATEGIES_FILE)
-    checkpoint = dict(type='CheckpointHook', interval=max_iters, by_epoch=False)
-    if strategy.startswith('deepspeed'):
-        checkpoint['filename_tmpl'] = 'iter_{}'
+    # DeepSpeed writes its own checkpoint folder; the FSDP strategy one gathered safetensors file
+    checkpoint = dict(type='CheckpointHook', interval=max_iters, by_epoch=False,
+                      filename_tmpl='iter_{}' if strategy.startswith('deepspeed') else 'iter_{}.safetensors')
     return Config(dict(
         runner_type='FlexibleRunner', work_dir=work_dir, launcher=launcher, model=model,
         strategy=copy.deepcopy(strategies[strategy]), optim_wrapper=strategy_optim_wrapper(cfg, strategy),

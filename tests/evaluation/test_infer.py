@@ -10,6 +10,7 @@ from mmengine.registry import init_default_scope
 from geokit.datasets import VSIBenchDataset, probe_video
 from geokit.engine.checkpoint import save_checkpoint_safetensors
 from geokit.inference import load_model
+from geokit.models.mllms.export import export_hf
 from geokit.registry import MODELS
 
 from .test_e2e_synthvsi import load_tool
@@ -103,8 +104,15 @@ def test_infer_spatial_mllm_fusion_checkpoint(test_item, synthvsi_root, tmp_path
                                       row['question'], '--cfg-options',
                                       'test_dataloader.dataset.frame_sampler.num_frames=4'])
     assert capsys.readouterr().out.strip().splitlines()[0] == output['prediction']
-    exported = tmp_path / 'exported'           # what tools/export_hf.py writes has a config.json
-    exported.mkdir()
-    (exported / 'config.json').write_text('{}')
-    with pytest.raises(ValueError, match='fusion module'):
-        load_model(config, str(exported))
+    # the export of a fusion model carries its spatial encoder and connector: the same answer through infer
+    exported = str(tmp_path / 'exported')
+    export_hf(model, exported, fusion_cfg=cfg.model.fusion, data_preprocessor_cfg=cfg.model.data_preprocessor)
+    again = load_tool('infer').main([config, exported, '--video', osp.join(synthvsi_root, row['video']),
+                                     '--question', row['question'], '--cfg-options',
+                                     'test_dataloader.dataset.frame_sampler.num_frames=4'])
+    assert again['prediction'] == output['prediction']
+    plain = tmp_path / 'plain'                  # a config.json alone is not a geokit export of a fusion model
+    plain.mkdir()
+    (plain / 'config.json').write_text('{}')
+    with pytest.raises(FileNotFoundError, match='geokit_export.json'):
+        load_model(config, str(plain))

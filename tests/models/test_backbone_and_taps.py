@@ -152,3 +152,13 @@ def test_gradient_checkpointing_with_taps_gives_the_same_loss_and_gradients():
     assert set(plain_grads) == set(ckpt_grads) and len(plain_grads) > 10
     for name, grad in plain_grads.items():
         torch.testing.assert_close(ckpt_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_backbone_registers_every_module_once():
+    """The decoder layers are reached through the stock model only (an alias would double the state-dict keys and
+    make FSDP's auto-wrap visit each layer twice: 'already wrapped' at the paper widths)."""
+    from geokit.registry import MLLMS
+    backbone = MLLMS.build(dict(type='Qwen3VLBackbone', path='geokit://mllms/tiny-qwen3vl', load_weights=False))
+    names = [name for name, _ in backbone.named_modules(remove_duplicate=False)]
+    assert len(names) == len(set(id(m) for _, m in backbone.named_modules(remove_duplicate=False)))
+    assert backbone.decoder_layers is backbone.hf_model.model.language_model.layers

@@ -55,7 +55,10 @@ CONFIG = textwrap.dedent('''
     val_cfg = None
     val_dataloader = None
     runner_type = 'FlexibleRunner'
-    strategy = _base_.fsdp_zero2
+    # the paper configs' policy wraps every block of >= 1e7 parameters; 1e3 wraps the tiny model's blocks the same way
+    strategy = dict(type='GeoKitFSDPStrategy', state_dict_cfg='full', model_wrapper=dict(
+        sharding_strategy='SHARD_GRAD_OP', use_orig_params=True,
+        auto_wrap_policy=dict(type='torch.distributed.fsdp.wrap.size_based_auto_wrap_policy', min_num_params=1000)))
     default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
     randomness = dict(seed=3)
 ''')

@@ -150,7 +150,6 @@ class QwenVLBackbone(nn.Module):
         self._freeze(self.DEFAULT_FREEZE if freeze is None else freeze)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={'use_reentrant': False})
-        self._decoder_layers = self.hf_model.model.language_model.layers
         if lora is not None:
             self._apply_lora(dict(lora))
 
@@ -223,7 +222,9 @@ class QwenVLBackbone(nn.Module):
 
     @property
     def decoder_layers(self) -> nn.ModuleList:
-        return self._decoder_layers
+        # looked up, not stored: an attribute would register the layers a second time under the backbone, which
+        # doubles their state-dict keys and makes FSDP's auto-wrap visit (and wrap) each layer twice
+        return self.hf_model.model.language_model.layers
 
     @property
     def num_layers(self) -> int:
