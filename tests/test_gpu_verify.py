@@ -38,3 +38,8 @@ def test_every_package_a_step_needs_is_importable_or_carried():
     assert gpu_verify.missing_packages(steps, provided) == {}
     lacking = gpu_verify.Step('x', ['python', 'tools/rehearse.py'], 1, needs=['geokit_no_such_package'])
     assert gpu_verify.missing_packages([lacking], provided) == {'x': ['geokit_no_such_package']}
+
+
+def test_the_time_boxes_fit_one_nine_minute_device_call():
+    install_and_probe = 60 + 30
+    assert sum(step.timeout_s for step in gpu_verify.build_steps('/tmp/out')) + install_and_probe <= 9 * 60

@@ -73,7 +73,8 @@ class StepResult:
 
 
 def build_steps(out: str) -> list[Step]:
-    """The verification steps in the order they run (timeouts sum to at most 9 minutes with the install)."""
+    """The verification steps in the order they run: their time boxes, with the install's 60 s and the environment
+    probe's 30 s, sum to 520 s, inside one 9-minute device call."""
     py = sys.executable
     rehearse = [py, 'tools/rehearse.py']
     torchrun = [py, '-m', 'torch.distributed.run', '--standalone', '--nproc-per-node', '1']
@@ -85,9 +86,9 @@ def build_steps(out: str) -> list[Step]:
         Step('kernel_bench', [py, 'tools/benchmark_kernels.py', '--json', f'{out}/kernels.json'], 45,
              needs=['triton']),
         Step('rehearse_geovr', [*rehearse, GEOVR_PAPER, '--device', 'cuda', '--json', f'{out}/rehearse_geovr.json'],
-             120, needs=['mmengine', 'kornia', 'av']),
+             110, needs=['mmengine', 'kornia', 'av']),
         Step('rehearse_spatial_mllm', [*rehearse, SPATIAL_MLLM_PAPER, '--device', 'cuda', '--json',
-                                       f'{out}/rehearse_spatial_mllm.json'], 120, needs=['mmengine', 'kornia', 'av']),
+                                       f'{out}/rehearse_spatial_mllm.json'], 110, needs=['mmengine', 'kornia', 'av']),
     ]
     for strategy, needs in (('fsdp_zero2', []), ('fsdp_zero3', []), ('deepspeed_zero2', ['deepspeed'])):
         steps.append(Step(strategy, [*torchrun, 'tools/rehearse.py', GEOVR_PAPER, '--device', 'cuda', *truncated,
@@ -156,7 +157,7 @@ def install_wheels(wheel_dir: Path, site: Path, env: dict[str, str]) -> StepResu
             '--no-cache-dir', '--upgrade', '--target', str(site), *wheels]
     if not wheels:
         return StepResult('install', '', 'skipped', None, 0.0, f'no wheels in {wheel_dir}')
-    rc, output, seconds, timed_out = _run(argv, 90, env)
+    rc, output, seconds, timed_out = _run(argv, 60, env)
     status = 'timeout' if timed_out else ('passed' if rc == 0 else 'failed')
     return StepResult('install', f'pip install --target {site} ({len(wheels)} wheels)', status, rc, seconds,
                       _tail(output))
@@ -171,7 +172,7 @@ def environment_summary(env: dict[str, str]) -> dict:
              'except ImportError:\n    info["triton"] = None\n'
              'if info["cuda"]:\n    info["device"] = torch.cuda.get_device_name()\n'
              'print(json.dumps(info))')
-    rc, output, _, _ = _run([sys.executable, '-c', probe], 60, env)
+    rc, output, _, _ = _run([sys.executable, '-c', probe], 30, env)
     try:
         return json.loads(output.strip().splitlines()[-1]) if rc == 0 else {'error': _tail(output, 800)}
     except (json.JSONDecodeError, IndexError):
