@@ -194,12 +194,17 @@ def check_state_dict_fits(model: torch.nn.Module, state_dict: dict, filename: st
                           logger: Any = None) -> None:
     """Compare a checkpoint's keys and shapes with the model's.
 
+    A model may name keys that a checkpoint is allowed to lack in ``checkpoint_optional_keys`` (they keep their
+    initial value), e.g. the rollout counter of GRPO, whose runs start from an SFT checkpoint.
+
     Raises:
         InputFileError: ``strict`` and some key is missing, unexpected or of another shape; the message groups the
             keys by module, says what the checkpoint was trained as and how to relax the check.
     """
     own = model.state_dict()
-    missing = [key for key in own if key not in state_dict]
+    # state a model starts afresh when a checkpoint lacks it (e.g. GRPO's rollout counter in an SFT checkpoint)
+    optional = set(getattr(model, 'checkpoint_optional_keys', ()))
+    missing = [key for key in own if key not in state_dict and key not in optional]
     unexpected = [key for key in state_dict if key not in own]
     shapes = [f'{key} {tuple(state_dict[key].shape)} vs {tuple(own[key].shape)}' for key in own
               if key in state_dict and hasattr(state_dict[key], 'shape') and state_dict[key].shape != own[key].shape]

@@ -120,6 +120,9 @@ class GRPOGeometricMLLM(GeometricMLLM):
         **kwargs: the ``GeometricMLLM`` arguments of the policy (backbone, fusion, ...), unchanged from SFT.
     """
 
+    #: an SFT checkpoint (``load_from``) has no rollout counter: a GRPO run from it starts at rollout 0
+    checkpoint_optional_keys = ('rollout_step',)
+
     def __init__(self, grpo: dict | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.grpo = GRPOSettings.from_config(dict(grpo or {}))

@@ -70,3 +70,26 @@ def test_resume_mid_grpo_is_exact(config, tmp_path):
                           'train_cfg.max_iters=0']).model.state_dict()
     changed = sum(not torch.equal(initial[name], value) for name, value in weights.items())
     assert changed > 0                                                   # the run trained something
+
+
+def test_grpo_starts_from_an_sft_checkpoint_under_strict_loading(config, tmp_path):
+    """``load_from`` an SFT checkpoint (no rollout counter) loads strictly; the run then starts at rollout 0."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from geokit.engine.checkpoint import save_checkpoint_safetensors
+    from geokit.registry import MODELS
+
+    init_default_scope('geokit')
+    sft_cfg = Config.fromfile(str(REPO / 'projects' / 'spatial_mllm' / 'config.py'))
+    sft = MODELS.build(dict(sft_cfg.model, teacher=None, scale_teacher=None))
+    sft_path = tmp_path / 'sft.safetensors'
+    save_checkpoint_safetensors({'state_dict': sft.state_dict(), 'meta': {}}, str(sft_path))
+    runner = _train_tool().main([str(config), '--work-dir', str(tmp_path / 'from_sft'), '--cfg-options',
+                                 f'load_from={sft_path}', 'train_cfg.max_iters=1'])
+    assert runner.iter == 1 and int(runner.model.rollout_step) == 1
+    broken = {k: v for k, v in sft.state_dict().items() if not k.startswith('fusion.connector')}
+    save_checkpoint_safetensors({'state_dict': broken, 'meta': {}}, str(sft_path))
+    with pytest.raises(Exception, match='missing keys: fusion.connector'):
+        _train_tool().main([str(config), '--work-dir', str(tmp_path / 'broken'), '--cfg-options',
+                            f'load_from={sft_path}', 'train_cfg.max_iters=1'])
