@@ -1,5 +1,4 @@
 """The published VSI-Bench / VSI-590K / Spatial-MLLM files as distributed: readers and tools/prepare_data.py."""
-import importlib.util
 import json
 import os.path as osp
 import shutil
@@ -12,19 +11,12 @@ import pytest
 from geokit.datasets import VSI590KDataset, VSIBenchDataset, build_vsibench_prompt, write_video
 from geokit.datasets.published import read_annotation_rows
 
+from ..tool_loader import load_tool
+
 FIXTURES = osp.join(osp.dirname(__file__), 'published')
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FPS, FRAMES = 5, 4
 ANNOTATIONS = {'vsibench': 'test.jsonl', 'vsi590k': 'vsi_590k.jsonl',
                'spatial_mllm': 'annotations/spatial-mllm-mix-133k.jsonl'}
-
-
-def prepare_tool():
-    spec = importlib.util.spec_from_file_location('geokit_tools_prepare_data', osp.join(ROOT, 'tools',
-                                                                                       'prepare_data.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def referenced_videos(layout):
@@ -90,7 +82,7 @@ def test_spatial_mllm_annotations_as_distributed(tmp_path):
 
 def test_prepare_data_reports_a_missing_video_by_name(tmp_path, capsys):
     root = published_copy('vsibench', tmp_path, without=('scannet/scene0011_00.mp4',))
-    tool = prepare_tool()
+    tool = load_tool('prepare_data')
     assert tool.main(['vsibench', str(root)]) == 1
     out = capsys.readouterr().out
     assert 'missing video: scannet/scene0011_00.mp4' in out and 'nothing written' in out
@@ -104,7 +96,7 @@ def test_prepare_data_reports_a_missing_video_by_name(tmp_path, capsys):
 
 def test_prepare_data_writes_rows_with_frame_rate_and_duration(tmp_path, capsys):
     root = published_copy('vsibench', tmp_path)
-    assert prepare_tool().main(['vsibench', str(root)]) == 0
+    assert load_tool('prepare_data').main(['vsibench', str(root)]) == 0
     out = capsys.readouterr().out
     assert f'subset debiased: {root / "pruned_ids.txt"}' in out and 'missing' not in out
     rows = read_annotation_rows(root / 'geokit_test.jsonl')
@@ -117,7 +109,7 @@ def test_prepare_data_writes_rows_with_frame_rate_and_duration(tmp_path, capsys)
 
 
 def test_prepare_data_training_layouts(tmp_path, capsys):
-    tool = prepare_tool()
+    tool = load_tool('prepare_data')
     root = published_copy('vsi590k', tmp_path)
     assert tool.main(['vsi590k', str(root)]) == 0
     assert '1 image-only rows left out' in capsys.readouterr().out

@@ -1,9 +1,7 @@
 """Space-aware frame sampling: the selection rule, its determinism, coverage on SynthVSI, the tool and the reader."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -21,7 +19,7 @@ from geokit.geometry.voxels import frame_voxel_sets
 from geokit.models.teachers import OracleTeacher
 from geokit.registry import FRAME_SAMPLERS
 
-REPO = Path(__file__).resolve().parents[2]
+from ..tool_loader import load_tool
 
 
 def _keys(*values):
@@ -106,13 +104,6 @@ def test_on_synthvsi_k_frames_cover_at_least_as_many_voxels_as_k_uniform_frames(
         assert _covered(sets, chosen) >= _covered(sets, uniform), path.parent.name
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('sa_sample_tool', REPO / 'tools' / 'sa_sample.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_tool_precomputes_resumes_and_the_dataset_reads_the_selection(synthvsi_root, tmp_path):
     config = tmp_path / 'sa_config.py'
     config.write_text(
@@ -121,7 +112,7 @@ def test_tool_precomputes_resumes_and_the_dataset_reads_the_selection(synthvsi_r
         f"test_dataloader = dict(dataset=dict(type='VSIBenchDataset', ann_file='test.jsonl', "
         f"data_root='{synthvsi_root}'))\n")
     out = tmp_path / 'sa.jsonl'
-    tool = _load_tool()
+    tool = load_tool('sa_sample')
     rows = tool.main([str(config), '--out', str(out), '--num-frames', '4', '--candidates', '32', '--device', 'cpu'])
     assert len(rows) == 1  # the test split has one scene: one video shared by all its questions
     stored = [json.loads(line) for line in out.read_text().splitlines()]

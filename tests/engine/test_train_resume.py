@@ -1,7 +1,6 @@
 """tools/train.py end to end on a user plug-in model: exact resume, safetensors checkpoints."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 import textwrap
 from pathlib import Path
@@ -9,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
+
+from ..tool_loader import load_tool
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,13 +79,6 @@ CONFIG = textwrap.dedent('''
 ''')
 
 
-def _load_train_tool():
-    spec = importlib.util.spec_from_file_location('geokit_train_tool', REPO / 'tools' / 'train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def plugin_config(tmp_path_factory):
     """The user's plug-in file lives outside the package; it is imported once (registration is global)."""
@@ -106,7 +100,7 @@ def _weights(runner) -> dict[str, torch.Tensor]:
 
 
 def test_resume_is_exact(plugin_config, tmp_path):
-    train = _load_train_tool()
+    train = load_tool('train')
     straight = train.main([str(plugin_config), '--work-dir', str(tmp_path / 'straight')])
     straight_loss, straight_weights = _final_loss(straight), _weights(straight)
 
@@ -121,7 +115,7 @@ def test_resume_is_exact(plugin_config, tmp_path):
 
 
 def test_resume_from_explicit_path_and_checkpoint_is_safetensors(plugin_config, tmp_path):
-    train = _load_train_tool()
+    train = load_tool('train')
     work = tmp_path / 'explicit'
     train.main([str(plugin_config), '--work-dir', str(work)])
     checkpoint = work / 'iter_6.safetensors'
@@ -135,7 +129,7 @@ def test_resume_from_explicit_path_and_checkpoint_is_safetensors(plugin_config, 
 
 
 def test_resume_missing_checkpoint_names_the_path(plugin_config, tmp_path):
-    train = _load_train_tool()
+    train = load_tool('train')
     with pytest.raises(FileNotFoundError, match='does-not-exist.safetensors'):
         train.main([str(plugin_config), '--work-dir', str(tmp_path / 'w'), '--resume',
                     str(tmp_path / 'does-not-exist.safetensors')])

@@ -1,5 +1,4 @@
 """End to end on a few SynthVSI items with the embedded tiny GeoVR model: tools/test.py and tools/probe.py."""
-import importlib.util
 import json
 import math
 import os.path as osp
@@ -13,15 +12,10 @@ from geokit.engine.checkpoint import save_checkpoint_safetensors
 from geokit.evaluation.vsibench import TASKS
 from geokit.registry import MODELS
 
+from ..tool_loader import load_tool
+
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 CONFIG = osp.join(ROOT, 'projects', 'geovr', 'config.py')
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'geokit_tools_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')

@@ -12,6 +12,8 @@ import pytest
 from geokit.evaluation import VSIBenchMetric, aggregate_scores, score_prediction
 from geokit.evaluation.vsibench import DIRECTION_QUESTION_TYPES, TASKS
 
+from ..tool_loader import load_tool
+
 try:
     from lmms_eval.tasks.vsibench import utils as lmms_vsibench
 except ImportError as error:  # the eval extra is not installed
@@ -146,7 +148,6 @@ def test_geokit_model_runs_the_vsibench_task_offline(synthvsi_root, checkpoint, 
 @pytest.mark.slow
 def test_exported_geovr_checkpoint_runs_with_lmms_eval_qwen_vl_class(checkpoint, tmp_path, monkeypatch):
     """tools/export_hf.py's output is a stock Qwen3-VL checkpoint: lmms-eval's own qwen3_vl model class runs it."""
-    import importlib.util
 
     from lmms_eval.evaluator import simple_evaluate
     from lmms_eval.tasks import TaskManager
@@ -154,9 +155,7 @@ def test_exported_geovr_checkpoint_runs_with_lmms_eval_qwen_vl_class(checkpoint,
     from geokit.datasets import ensure_synthvsi
     from geokit.integrations.lmms_eval import TASKS_DIR
 
-    spec = importlib.util.spec_from_file_location('geokit_tools_export_hf', osp.join(ROOT, 'tools', 'export_hf.py'))
-    export_hf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(export_hf)
+    export_hf = load_tool('export_hf')
     exported = str(tmp_path / 'exported')
     export_hf.main([CONFIG, checkpoint, '--out', exported])
     # decord (lmms-eval's video reader for Qwen-VL) garbles the 32 x 48 videos of the shared fixture; 64 x 64 reads

@@ -2,7 +2,6 @@
 bitwise (weights, logged rewards and losses), sampling included."""
 from __future__ import annotations
 
-import importlib.util
 import textwrap
 from pathlib import Path
 
@@ -10,6 +9,8 @@ import pytest
 import torch
 
 from geokit.datasets import ensure_synthvsi
+
+from ..tool_loader import load_tool
 
 pytestmark = pytest.mark.slow  # end-to-end training runs
 
@@ -33,13 +34,6 @@ CONFIG = textwrap.dedent('''
 ''')
 
 
-def _train_tool():
-    spec = importlib.util.spec_from_file_location('geokit_train_tool_rl', REPO / 'tools' / 'train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def config(tmp_path_factory) -> Path:
     data = ensure_synthvsi(tmp_path_factory.mktemp('synthvsi') / 'data', num_scenes=3, frames=4,
@@ -54,7 +48,7 @@ def _history(runner, key: str) -> list[float]:
 
 
 def test_resume_mid_grpo_is_exact(config, tmp_path):
-    train = _train_tool()
+    train = load_tool('train')
     straight = train.main([str(config), '--work-dir', str(tmp_path / 'straight')])
     train.main([str(config), '--work-dir', str(tmp_path / 'halves'), '--cfg-options', 'train_cfg.max_iters=2'])
     resumed = train.main([str(config), '--work-dir', str(tmp_path / 'halves'), '--resume'])
@@ -85,11 +79,11 @@ def test_grpo_starts_from_an_sft_checkpoint_under_strict_loading(config, tmp_pat
     sft = MODELS.build(dict(sft_cfg.model, teacher=None, scale_teacher=None))
     sft_path = tmp_path / 'sft.safetensors'
     save_checkpoint_safetensors({'state_dict': sft.state_dict(), 'meta': {}}, str(sft_path))
-    runner = _train_tool().main([str(config), '--work-dir', str(tmp_path / 'from_sft'), '--cfg-options',
+    runner = load_tool('train').main([str(config), '--work-dir', str(tmp_path / 'from_sft'), '--cfg-options',
                                  f'load_from={sft_path}', 'train_cfg.max_iters=1'])
     assert runner.iter == 1 and int(runner.model.rollout_step) == 1
     broken = {k: v for k, v in sft.state_dict().items() if not k.startswith('fusion.connector')}
     save_checkpoint_safetensors({'state_dict': broken, 'meta': {}}, str(sft_path))
     with pytest.raises(Exception, match='missing keys: fusion.connector'):
-        _train_tool().main([str(config), '--work-dir', str(tmp_path / 'broken'), '--cfg-options',
+        load_tool('train').main([str(config), '--work-dir', str(tmp_path / 'broken'), '--cfg-options',
                             f'load_from={sft_path}', 'train_cfg.max_iters=1'])

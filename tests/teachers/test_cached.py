@@ -1,10 +1,8 @@
 """tools/cache_teacher.py + CachedTeacher: cached targets equal online targets; resumable, atomic."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,9 +12,8 @@ from geokit.models.teachers import CachedTeacher, VGGTTeacher
 from geokit.models.teachers.cached import pool_features
 from geokit.registry import DATASETS
 
+from ..tool_loader import load_tool
 from .conftest import TINY_VGGT, plane_scene
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @DATASETS.register_module(force=True)
@@ -28,13 +25,6 @@ class _TeacherCachePlanes(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         return plane_scene(num_frames=2 + index % 2, height=42, width=56, seed=index)
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('cache_teacher', REPO / 'tools' / 'cache_teacher.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -55,7 +45,7 @@ def config_file(tmp_path):
 @pytest.mark.parametrize('pool', [1, 2])
 def test_cached_targets_equal_online(tmp_path, config_file, pool):
     cfg_path, weights = config_file
-    tool = _load_tool()
+    tool = load_tool('cache_teacher')
     out = tmp_path / f'cache{pool}'
     summary = tool.main([str(cfg_path), '--out', str(out), '--pool', str(pool), '--device', 'cpu'])
     assert summary['written'] == 3 and summary['bytes_per_sample'] > 0
@@ -83,7 +73,7 @@ def test_cached_targets_equal_online(tmp_path, config_file, pool):
 
 def test_cache_refuses_other_settings_and_missing(tmp_path, config_file):
     cfg_path, _ = config_file
-    tool = _load_tool()
+    tool = load_tool('cache_teacher')
     out = tmp_path / 'cache'
     tool.main([str(cfg_path), '--out', str(out), '--layers', '1', '--max-samples', '1', '--device', 'cpu'])
     assert json.loads((out / 'cache_info.json').read_text())['feature_layers'] == [1]
@@ -118,7 +108,7 @@ def test_cache_is_keyed_by_video_and_frames_and_shared_across_questions(tmp_path
     text = cfg_path.read_text().replace('_TeacherCachePlanes', '_SharedVideoQuestions')
     shared_cfg = tmp_path / 'shared.py'
     shared_cfg.write_text(text)
-    tool = _load_tool()
+    tool = load_tool('cache_teacher')
     out = tmp_path / 'cache'
     summary = tool.main([str(shared_cfg), '--out', str(out), '--device', 'cpu'])
     assert summary['samples'] == 4 and summary['videos'] == 3
@@ -141,7 +131,8 @@ def test_shard_bytes_matches_a_written_shard_and_paper_settings(tmp_path, config
     from geokit.models.teachers.cached import shard_bytes
     cfg_path, _ = config_file
     out = tmp_path / 'cache'
-    summary = _load_tool().main([str(cfg_path), '--out', str(out), '--max-samples', '1', '--device', 'cpu'])
+    summary = load_tool('cache_teacher').main([str(cfg_path), '--out', str(out), '--max-samples', '1',
+                                               '--device', 'cpu'])
     sample = _TeacherCachePlanes()[0]
     targets = VGGTTeacher(**TINY_VGGT)(sample['frames'][None], [sample['meta']], [None])
     feature = next(iter(targets.features.values()))

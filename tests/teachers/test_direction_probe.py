@@ -1,7 +1,6 @@
 """The shift-direction learnability probe and the from-scratch initialisation options of the VGGT aggregator."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import textwrap
 from pathlib import Path
@@ -18,6 +17,7 @@ from geokit.models.teachers.vggt.aggregator import Aggregator
 from geokit.models.teachers.vggt.model import VGGTNet
 from geokit.registry import DATASETS, HOOKS
 
+from ..tool_loader import load_tool
 from .conftest import TINY_VGGT, plane_scene
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,10 +91,7 @@ def test_probe_tool_writes_accuracies(tmp_path):
         model = dict(type='VGGTGeometryModel', net={NET!r}, image_size=56, mode='crop')
         train_dataloader = dict(dataset=dict(type='_DirectionProbePlanes'))
     '''))
-    spec = importlib.util.spec_from_file_location('probe_teacher_direction',
-                                                  REPO / 'tools' / 'probe_teacher_direction.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('probe_teacher_direction')
     result = tool.main([str(config), '--steps', '2', '--batch-size', '2', '--shift', '5', '--token-init-std', '1',
                         '--work-dir', str(tmp_path / 'out')])
     saved = json.loads((tmp_path / 'out' / 'direction_probe.json').read_text())

@@ -1,5 +1,4 @@
 """Point clouds, frustums, PLY files and headless PNG renders (matplotlib backend; Open3D optional)."""
-import importlib.util
 import os.path as osp
 import sys
 
@@ -21,7 +20,7 @@ from geokit.visualization import (
     write_ply,
 )
 
-TOOLS = osp.join(osp.dirname(__file__), '..', '..', 'tools')
+from ..tool_loader import load_tool
 
 
 @pytest.fixture(scope='module')
@@ -33,10 +32,7 @@ def scene_dir(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def visualize():
-    spec = importlib.util.spec_from_file_location('geokit_tools_visualize', osp.join(TOOLS, 'visualize.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('visualize')
 
 
 def check_png(path, min_hw=(100, 100)):
