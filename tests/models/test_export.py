@@ -17,6 +17,13 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tools'))
 
 
+
+def _stock_logits(hf, inputs: dict) -> torch.Tensor:
+    """Logits of the stock transformers model on the inputs geokit's preprocessor made (no geometry tokens)."""
+    return hf(input_ids=inputs['input_ids'], attention_mask=inputs['attention_mask'],
+              mm_token_type_ids=inputs['mm_token_type_ids'], pixel_values_videos=inputs['pixel_values_videos'],
+              video_grid_thw=inputs['video_grid_thw']).logits
+
 def test_export_gives_the_same_logits(tmp_path):
     import export_hf
 
@@ -43,9 +50,7 @@ def test_export_gives_the_same_logits(tmp_path):
     inputs = data['inputs']
     with torch.no_grad():
         ours = model(**data, mode='tensor').logits
-        theirs = hf(input_ids=inputs['input_ids'], attention_mask=inputs['attention_mask'],
-                    mm_token_type_ids=inputs['mm_token_type_ids'], pixel_values_videos=inputs['pixel_values_videos'],
-                    video_grid_thw=inputs['video_grid_thw']).logits
+        theirs = _stock_logits(hf, inputs)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
     # plain inference with the stock processor (no geometry tokens) also matches
     prompt = processor.apply_chat_template([{'role': 'user', 'content': [{'type': 'video'}, {'type': 'text',
@@ -161,7 +166,5 @@ def test_lora_export_gives_the_same_logits(tmp_path):
     inputs = data['inputs']
     with torch.no_grad():
         ours = model(**data, mode='tensor').logits
-        theirs = hf(input_ids=inputs['input_ids'], attention_mask=inputs['attention_mask'],
-                    mm_token_type_ids=inputs['mm_token_type_ids'], pixel_values_videos=inputs['pixel_values_videos'],
-                    video_grid_thw=inputs['video_grid_thw']).logits
+        theirs = _stock_logits(hf, inputs)
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
