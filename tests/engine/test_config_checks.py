@@ -13,8 +13,9 @@ from geokit.engine.runner import check_state_dict_fits
 from geokit.errors import InputFileError
 from geokit.models.mllms.qwen_vl import Qwen3VLBackbone
 from geokit.registry import MODELS
-from tests.engine.test_train_resume import REPO, _load_train_tool, plugin_config  # noqa: F401 (fixture)
+from tests.engine.test_train_resume import REPO, plugin_config  # noqa: F401 (fixture)
 from tests.models.conftest import model_config
+from tests.tool_loader import load_tool
 
 
 def _prepare(config, **options):
@@ -43,7 +44,7 @@ def test_an_unknown_hook_argument_fails_before_training(plugin_config, tmp_path)
 
 
 def test_load_from_is_strict_and_names_the_checkpoint_and_its_origin(plugin_config, tmp_path):  # noqa: F811
-    train = _load_train_tool()
+    train = load_tool('train')
     train.main([str(plugin_config), '--work-dir', str(tmp_path / 'a'), '--cfg-options', 'train_cfg.max_iters=6'])
     checkpoint = tmp_path / 'a' / 'iter_6.safetensors'
     other = ['model.dim=9', 'train_dataloader.dataset.dim=9', f'load_from={checkpoint}', 'train_cfg.max_iters=2']

@@ -13,8 +13,9 @@ from mmengine.config import Config
 from geokit.engine.checkpoint import load_checkpoint_safetensors
 from geokit.engine.launch import prepare_config
 from geokit.registry import STRATEGIES, check_config_types
+from tests.tool_loader import load_tool
 
-from .test_train_resume import CONFIG, PLUGIN, REPO, _final_loss, _load_train_tool, plugin_config  # noqa: F401
+from .test_train_resume import CONFIG, PLUGIN, REPO, _final_loss, plugin_config  # noqa: F401
 
 PAPER_CONFIGS = ['projects/geovr/geovr_qwen3vl-2b_vggt-1b_vsi590k.py',
                  'projects/geovr/geovr_qwen3vl-2b_vggt-1b_vsi590k_deepspeed-zero3.py',
@@ -39,7 +40,7 @@ def test_pickling_strategy_is_refused_with_the_fix(tmp_path):
 
 
 def test_flexible_runner_resume_is_exact(plugin_config, tmp_path):  # noqa: F811
-    train = _load_train_tool()
+    train = load_tool('train')
     flexible = ['runner_type=FlexibleRunner']
     straight = train.main([str(plugin_config), '--work-dir', str(tmp_path / 'straight'), '--cfg-options', *flexible])
     # read now: runners built within the same second share mmengine's MessageHub instance (named by timestamp)

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from geokit.engine.work_dir import LOCK_NAME, WorkDirError, WorkDirLock, find_resume_checkpoint
-from tests.engine.test_train_resume import REPO, _load_train_tool, _weights, plugin_config  # noqa: F401 (fixture)
+from tests.engine.test_train_resume import REPO, _weights, plugin_config  # noqa: F401 (fixture)
+from tests.tool_loader import load_tool
 
 
 def _digest(path) -> str:
@@ -23,12 +24,12 @@ def _digest(path) -> str:
 @pytest.fixture(scope='module')
 def straight(plugin_config, tmp_path_factory):  # noqa: F811
     """An uninterrupted 12-iteration run: the reference every resumed run must reproduce."""
-    runner = _load_train_tool().main([str(plugin_config), '--work-dir', str(tmp_path_factory.mktemp('straight'))])
+    runner = load_tool('train').main([str(plugin_config), '--work-dir', str(tmp_path_factory.mktemp('straight'))])
     return _weights(runner)
 
 
 def _first_half(plugin_config, work):  # noqa: F811
-    _load_train_tool().main([str(plugin_config), '--work-dir', str(work), '--cfg-options', 'train_cfg.max_iters=6'])
+    load_tool('train').main([str(plugin_config), '--work-dir', str(work), '--cfg-options', 'train_cfg.max_iters=6'])
     return work / 'iter_6.safetensors'
 
 
@@ -44,7 +45,7 @@ def test_resume_without_a_usable_pointer_continues_from_the_newest_complete_chec
         (work / 'last_checkpoint').write_text('')
     else:
         (work / 'last_checkpoint').write_text(str(work / 'iter_99.safetensors'))
-    resumed = _load_train_tool().main([str(plugin_config), '--work-dir', str(work), '--resume'])
+    resumed = load_tool('train').main([str(plugin_config), '--work-dir', str(work), '--resume'])
     assert resumed.iter == 12
     assert _digest(checkpoint) == before, 'the resumed run wrote over the checkpoint it resumed from'
     for key, value in _weights(resumed).items():
@@ -56,12 +57,12 @@ def test_a_fresh_run_refuses_to_overwrite_an_earlier_runs_checkpoints(plugin_con
     checkpoint = _first_half(plugin_config, work)
     before = _digest(checkpoint)
     with pytest.raises(WorkDirError, match='--resume'):
-        _load_train_tool().main([str(plugin_config), '--work-dir', str(work)])
+        load_tool('train').main([str(plugin_config), '--work-dir', str(work)])
     assert _digest(checkpoint) == before
 
 
 def test_flexible_runner_configs_get_the_same_guard(plugin_config, straight, tmp_path):  # noqa: F811
-    train, work, flexible = _load_train_tool(), tmp_path / 'w', ['--cfg-options', 'runner_type=FlexibleRunner']
+    train, work, flexible = load_tool('train'), tmp_path / 'w', ['--cfg-options', 'runner_type=FlexibleRunner']
     checkpoint = _first_half(plugin_config, work)
     with pytest.raises(WorkDirError, match='--resume'):
         train.main([str(plugin_config), '--work-dir', str(work), *flexible])
@@ -95,7 +96,7 @@ def test_a_second_run_on_a_busy_work_dir_is_refused_naming_the_holder(plugin_con
     holder = _holder(work)
     try:
         with pytest.raises(WorkDirError) as error:
-            _load_train_tool().main([str(plugin_config), '--work-dir', str(work)])
+            load_tool('train').main([str(plugin_config), '--work-dir', str(work)])
         message = str(error.value)
         assert f'pid {holder.pid}' in message and socket.gethostname() in message and 'started' in message
         assert not list(work.glob('*.safetensors'))
@@ -110,7 +111,7 @@ def test_the_lock_of_a_killed_run_is_taken_over(plugin_config, tmp_path):  # noq
     holder.kill()  # SIGKILL: the holder cannot clean up; its lock file stays behind
     holder.wait()
     assert json.loads((work / LOCK_NAME).read_text())['pid'] == holder.pid
-    runner = _load_train_tool().main([str(plugin_config), '--work-dir', str(work), '--cfg-options',
+    runner = load_tool('train').main([str(plugin_config), '--work-dir', str(work), '--cfg-options',
                                       'train_cfg.max_iters=6'])
     assert runner.iter == 6 and not (work / LOCK_NAME).exists()
     with WorkDirLock(work):  # released at the end of the run
@@ -142,7 +143,7 @@ def test_a_kill_during_a_checkpoint_write_loses_nothing(plugin_config, straight,
     assert result.returncode == -9
     assert not target.exists() and len(list(work.glob('.tmp-*'))) == 1
     assert find_resume_checkpoint(work) == str(work / 'iter_6.safetensors')
-    resumed = _load_train_tool().main([str(plugin_config), '--work-dir', str(work), '--resume'])
+    resumed = load_tool('train').main([str(plugin_config), '--work-dir', str(work), '--resume'])
     assert resumed.iter == 12 and not list(work.glob('.tmp-*'))
     for key, value in _weights(resumed).items():
         torch.testing.assert_close(value, straight[key], rtol=0, atol=1e-6, msg=key)

@@ -13,7 +13,7 @@ from geokit.inference import load_model
 from geokit.models.mllms.export import export_hf
 from geokit.registry import MODELS
 
-from .test_e2e_synthvsi import load_tool
+from ..tool_loader import load_tool
 
 ROOT = osp.join(osp.dirname(__file__), '..', '..')
 CONFIG = osp.join(ROOT, 'projects', 'geovr', 'config.py')
