@@ -127,7 +127,7 @@ def question_prompt(question: str, question_type: str | None = None, options: Se
 
 
 def video_sample(video: str, prompt: str, frame_sampler: dict | Any, meta: dict | None = None) -> dict:
-    """A dataset-contract sample (see :mod:`geokit.datasets.vsi_datasets`) for one video and one prompt.
+    """A sample dict (docs/architecture.md, "Sample contract") for one video and one prompt.
 
     The video's own frame count and frame rate choose the frames (``frame_sampler``) and go into ``meta['fps']``.
     """
