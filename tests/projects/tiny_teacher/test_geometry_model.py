@@ -68,11 +68,9 @@ def test_pseudo_collated_batches_are_refused_naming_geometry_collate():
 
 
 def _qa_sample(options, seed: int) -> dict:
-    generator = torch.Generator().manual_seed(seed)
-    return dict(frames=torch.randint(0, 256, (2, 56, 56, 3), generator=generator, dtype=torch.uint8),
-                conversations=[{'from': 'human', 'value': 'q'}], meta=dict(id=seed, options=options),
-                geometry=dict(depth=torch.full((2, 56, 56), 2.0), intrinsics=torch.eye(3).repeat(2, 1, 1) * 40,
-                              extrinsics=torch.eye(3, 4).repeat(2, 1, 1)))
+    """A plane scene as a QA dataset item: conversations and options of its own type (None or a list)."""
+    sample = plane_scene(num_frames=2, height=56, width=56, seed=seed)
+    return dict(sample, conversations=[{'from': 'human', 'value': 'q'}], meta=dict(sample['meta'], options=options))
 
 
 def test_geometry_collate_batch_of_qa_samples_trains_the_model():
