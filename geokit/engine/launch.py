@@ -1,4 +1,4 @@
-"""What the thin entry points in ``tools/`` share: config preparation and runner construction."""
+"""What the entry points in ``tools/`` share: loading (:func:`load_config`) and preparing configs, building runners."""
 from __future__ import annotations
 
 import importlib
