@@ -8,8 +8,8 @@
 
 Builds the config's ``model.net`` (a fresh network, random init), draws frames from its training dataset, and
 trains it on pairs ``[crop, the crop moved by +-shift px]`` (a pan, no wrap-around) to predict the direction
-(:func:`projects.tiny_teacher.tiny_teacher.direction_probe.direction_probe`). Prints the accuracy per 50 steps and writes
-``<work_dir>/direction_probe.json``. Chance is 0.5.
+(:func:`projects.tiny_teacher.tiny_teacher.direction_probe.direction_probe`). Prints the accuracy per 50 steps and
+writes ``<work_dir>/direction_probe.json``. Chance is 0.5.
 """
 from __future__ import annotations
 
