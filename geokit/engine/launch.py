@@ -127,9 +127,13 @@ def prepare_config(cfg: Config, config_path: str, work_dir: str | None = None, c
 
 def default_work_dir(config_path: str) -> str:
     """``work_dirs/<config's folder>/<config name>``: projects name their main config ``config.py``, so the
-    folder keeps ``projects/geovr/config.py`` and ``projects/spatial_mllm/config.py`` apart."""
-    folder = osp.basename(osp.dirname(osp.abspath(config_path)))
-    return osp.join('work_dirs', folder, osp.splitext(osp.basename(config_path))[0])
+    folder keeps ``projects/geovr/config.py`` and ``projects/spatial_mllm/config.py`` apart. A project's
+    ``configs`` folder is named by its project (``projects/tiny_teacher/configs/x.py`` -> ``work_dirs/tiny_teacher/x``).
+    """
+    folder = osp.dirname(osp.abspath(config_path))
+    if osp.basename(folder) == 'configs' and osp.basename(osp.dirname(osp.dirname(folder))) == 'projects':
+        folder = osp.dirname(folder)
+    return osp.join('work_dirs', osp.basename(folder), osp.splitext(osp.basename(config_path))[0])
 
 
 def split_dataset_config(cfg: Config, split: str) -> dict:
