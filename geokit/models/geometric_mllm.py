@@ -17,7 +17,9 @@
                  head=dict(type='FeatureAlignmentHead', out_channels=2048, num_layers=4),
                  loss=dict(type='FeatureAlignmentLoss')),
         ],
-        fusion=None,                                       # optional (CONNECTORS), see below
+        fusion=None,                                       # optional (CONNECTORS), see below; Spatial-MLLM:
+        # dict(type='SpatialEncoderFusion', spatial_encoder=dict(type='VGGTSpatialEncoder', ...),
+        #      connector=dict(type='MLPAddConnector'))    # sizes from the backbone and the encoder
     )
 
 Fusion extension point (Spatial-MLLM): if ``fusion=dict(type=...)`` is set, a module is built from CONNECTORS and
