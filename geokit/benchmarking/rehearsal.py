@@ -545,9 +545,7 @@ def _rehearse_main(configs: dict, optim_cfg: dict, samples: list[dict], settings
             teacher_handle.remove()
             cache = _write_cache(teacher_out[0], samples[0], cache_dir)
             teacher_out.clear()
-            online_teacher = model._teacher[0]
-            model._teacher[0] = TEACHERS.build(configs['cached']['teacher'])
-            del online_teacher
+            model.frozen['teacher'] = TEACHERS.build(configs['cached']['teacher'])  # frees the online one
             free(device)
     for capture in captures.values():
         capture.close()

@@ -1,27 +1,20 @@
-"""Reading one sample's field back out of a collated data batch, whichever collate function built it."""
+"""Reading one sample's field back out of a data batch, whichever collate function built it."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-
-def _uncollate(value: Any, index: int, size: int) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _uncollate(item, index, size) for key, item in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) and len(value) == size:
-        return value[index]
-    return value
+from geokit.datasets.collate import uncollate
 
 
 def batch_field(data_batch: Any, key: str, index: int, size: int) -> Any:
     """Field ``key`` of sample ``index`` of a batch of ``size`` samples, or ``None`` when absent.
 
-    Accepts a list of sample dicts (geokit's contract) and mmengine's ``pseudo_collate`` output, which turns the
-    samples into a dict of per-sample lists and nested dicts (``meta``, ``geometry``) into dicts of lists.
+    ``data_batch`` is a list of sample dicts (geokit's contract) or mmengine's ``pseudo_collate`` output, read
+    through :func:`geokit.datasets.collate.uncollate`. A batch of another size than ``size`` (the number of model
+    outputs) gives ``None``.
     """
-    if isinstance(data_batch, Sequence) and not isinstance(data_batch, (str, bytes)):
-        sample = data_batch[index] if len(data_batch) == size else None
-        return sample.get(key) if isinstance(sample, Mapping) else None
-    if isinstance(data_batch, Mapping) and key in data_batch:
-        return _uncollate(data_batch[key], index, size)
-    return None
+    if data_batch is None or (isinstance(data_batch, Mapping) and key not in data_batch):
+        return None
+    samples = uncollate(data_batch)
+    return samples[index].get(key) if len(samples) == size else None

@@ -1,7 +1,9 @@
 """``QwenVLDataPreprocessor``: a batch of dataset samples -> Qwen-VL processor inputs with geometry tokens.
 
-Input: the list of sample dicts of contracts.md section 1 (``pseudo_collate``; mmengine's dict-of-lists form of
-the top-level keys is accepted too). Output (``BaseModel.forward``'s keyword arguments)::
+Input: a batch is the list of sample dicts of docs/architecture.md, "Sample contract", as
+:func:`geokit.list_collate` returns it (``collate_fn=dict(type='geokit.list_collate')``, which every config sets).
+mmengine's ``pseudo_collate`` dict of lists is read back into that list by :func:`geokit.datasets.collate.uncollate`;
+anything else is an error naming the fix. Output (``BaseModel.forward``'s keyword arguments)::
 
     inputs = {input_ids (B, L), attention_mask (B, L), mm_token_type_ids (B, L), labels (B, L) (training only),
               pixel_values_videos (N, C*t*p*p), video_grid_thw (B, 3), second_per_grid_ts (B,) (Qwen2.5-VL only),
@@ -22,37 +24,13 @@ from typing import Any
 import torch
 from mmengine.model import BaseDataPreprocessor
 
+from geokit.datasets.collate import uncollate
 from geokit.models.mllms.geometry_tokens import insert_geometry_tokens
 from geokit.models.teachers.preprocess import frames_from_processor
 from geokit.registry import MODELS
 
 VIDEO_PLACEHOLDER = '<video>'
 ROLES = {'human': 'user', 'user': 'user', 'gpt': 'assistant', 'assistant': 'assistant', 'system': 'system'}
-
-
-def _per_sample(value: Any, size: int) -> list:
-    """Invert mmengine's ``pseudo_collate`` for one value: a list of ``size`` per-sample values."""
-    if isinstance(value, Mapping):
-        columns = {key: _per_sample(item, size) for key, item in value.items()}
-        return [{key: column[i] for key, column in columns.items()} for i in range(size)]
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Mapping) for v in value) \
-            and not (len(value) == size and all('from' not in v or isinstance(v['from'], str) for v in value)):
-        parts = [_per_sample(item, size) for item in value]            # a transposed sequence (e.g. turns)
-        return [[part[i] for part in parts] for i in range(size)]
-    if isinstance(value, (list, tuple)) and len(value) == size:
-        return list(value)
-    raise TypeError(f'Cannot split a collated value of type {type(value).__name__} into {size} samples; use '
-                    f"collate_fn=dict(type='pseudo_collate') on a list of geokit samples.")
-
-
-def uncollate(data: Any) -> list[dict]:
-    """A list of sample dicts from a list (geokit's contract) or from mmengine's ``pseudo_collate`` dict of lists."""
-    if isinstance(data, (list, tuple)):
-        return list(data)
-    if isinstance(data, Mapping):
-        return _per_sample(data, len(data['frames']))
-    raise TypeError(f'QwenVLDataPreprocessor expects a list of dataset samples (collate_fn=pseudo_collate), got '
-                    f'{type(data).__name__}.')
 
 
 def conversation_messages(conversations: Sequence[Mapping], num_videos: int = 1) -> tuple[list[dict], str | None]:
@@ -187,53 +165,84 @@ class QwenVLDataPreprocessor(BaseDataPreprocessor):
                    mm_token_type_ids=grow(batch['mm_token_type_ids'], 0))
         return out
 
-    # ------------------------------------------------------------------ forward
+    # ------------------------------------------------------------------ forward, step by step
     def forward(self, data: Any, training: bool = False) -> dict:
+        """A batch of samples -> ``{'inputs': ..., 'data_samples': ...}`` (see the module docstring).
+
+        Steps: chat-template prompts; the stock processor on prompts + videos; in training, the answers appended
+        as labels; geometry tokens inserted (:meth:`adds_geometry_tokens`); the teacher's data samples.
+        """
         samples = uncollate(data)
-        backbone = self.backbone
-        processor = backbone.processor
-        tokenizer = processor.tokenizer
         prompts, answers = self._prompts(samples)
-        padding_side = 'right' if training else 'left'
         frames = [torch.as_tensor(s['frames']) for s in samples]
         metadata = self._video_metadata(samples)
-        shown, repeat = frames, self.repeat_frames
+        padding_side = 'right' if training else 'left'      # answers append on the right; generation continues
+        batch = self._process(prompts, frames, metadata, padding_side)
+        if training:
+            batch = self._with_answers(batch, answers)
+        with_geometry = self.adds_geometry_tokens(training)
+        if with_geometry:
+            batch = self._with_geometry_tokens(batch, padding_side)
+        batch['geometry_tokens'] = with_geometry
+        data_samples = self._data_samples(samples, self._teacher_frames(frames, batch), metadata)
+        return {'inputs': self.cast_data(batch), 'data_samples': self.cast_data(data_samples)}
+
+    def adds_geometry_tokens(self, training: bool) -> bool:
+        """Whether a batch built with this ``training`` flag gets camera/scale tokens (``inputs['geometry_tokens']``):
+        training batches when ``insert_geometry_tokens``, prompt batches only with ``geometry_tokens_in_predict``
+        too."""
+        return self.insert_geometry_tokens and (training or self.geometry_tokens_in_predict)
+
+    def _process(self, prompts: list[str], frames: list[torch.Tensor], metadata: list[dict],
+                 padding_side: str) -> dict:
+        """The stock processor on the prompts and videos (each frame ``repeat_frames`` times in a row)."""
+        repeat = self.repeat_frames
         if repeat > 1:  # each frame twice in a row at its own timestamp: one temporal token per frame
-            shown = [f.repeat_interleave(repeat, 0) for f in frames]
+            frames = [f.repeat_interleave(repeat, 0) for f in frames]
             metadata = [dict(m, frames_indices=[i for i in m['frames_indices'] for _ in range(repeat)])
                         for m in metadata]
-        batch = dict(processor(text=prompts, videos=shown, video_metadata=metadata,
-                               padding=True, padding_side=padding_side, return_tensors='pt'))
-        if self.teacher_frames == 'processor':
-            frames = frames_from_processor(batch['pixel_values_videos'], batch['video_grid_thw'],
-                                           processor.video_processor, [len(f) for f in frames], repeat)
-        if training:
-            missing = [i for i, a in enumerate(answers) if a is None]
-            if missing:
-                raise ValueError(f'Training samples {missing} have no answer (last conversation turn must be gpt).')
-            answer_ids = [tokenizer(a, add_special_tokens=False)['input_ids'] + [tokenizer.convert_tokens_to_ids(
-                '<|im_end|>')] for a in answers]
-            batch = self._append_answers(batch, answer_ids, backbone.pad_token_id)
-        with_geometry = self.insert_geometry_tokens and (training or self.geometry_tokens_in_predict)
-        if with_geometry:
-            ids = backbone.geometry_token_ids
-            carry = {'attention_mask': (batch['attention_mask'], 1, 0),
-                     'mm_token_type_ids': (batch['mm_token_type_ids'], 0, 0)}
-            if 'labels' in batch:
-                carry['labels'] = (batch['labels'], -100, -100)
-            new_ids, carried = insert_geometry_tokens(
-                batch['input_ids'], backbone.video_token_id, batch['video_grid_thw'], backbone.spatial_merge_size,
-                ids['camera'], ids['scale'], backbone.pad_token_id, carry, padding_side,
-                first_camera_token_id=ids.get('camera_first'))
-            batch.update(input_ids=new_ids, **carried)
-        batch['geometry_tokens'] = with_geometry
-        data_samples = {
+        return dict(self.backbone.processor(text=prompts, videos=frames, video_metadata=metadata, padding=True,
+                                            padding_side=padding_side, return_tensors='pt'))
+
+    def _with_answers(self, batch: dict, answers: list[str | None]) -> dict:
+        """Training: every prompt followed by its answer and ``<|im_end|>``, which are the only labels."""
+        missing = [i for i, a in enumerate(answers) if a is None]
+        if missing:
+            raise ValueError(f'Training samples {missing} have no answer (last conversation turn must be gpt).')
+        tokenizer = self.backbone.processor.tokenizer
+        end_of_turn = tokenizer.convert_tokens_to_ids('<|im_end|>')
+        answer_ids = [tokenizer(a, add_special_tokens=False)['input_ids'] + [end_of_turn] for a in answers]
+        return self._append_answers(batch, answer_ids, self.backbone.pad_token_id)
+
+    def _with_geometry_tokens(self, batch: dict, padding_side: str) -> dict:
+        """Camera and scale tokens inserted, ``attention_mask``/``mm_token_type_ids``/``labels`` carried along."""
+        backbone = self.backbone
+        ids = backbone.geometry_token_ids
+        carry = {'attention_mask': (batch['attention_mask'], 1, 0),
+                 'mm_token_type_ids': (batch['mm_token_type_ids'], 0, 0)}
+        if 'labels' in batch:
+            carry['labels'] = (batch['labels'], -100, -100)
+        new_ids, carried = insert_geometry_tokens(
+            batch['input_ids'], backbone.video_token_id, batch['video_grid_thw'], backbone.spatial_merge_size,
+            ids['camera'], ids['scale'], backbone.pad_token_id, carry, padding_side,
+            first_camera_token_id=ids.get('camera_first'))
+        return dict(batch, input_ids=new_ids, **carried)
+
+    def _teacher_frames(self, frames: list[torch.Tensor], batch: dict) -> list[torch.Tensor]:
+        """What the teacher sees: the dataset's frames, or those recovered from the processor's patches."""
+        if self.teacher_frames == 'input':
+            return frames
+        return frames_from_processor(batch['pixel_values_videos'], batch['video_grid_thw'],
+                                     self.backbone.processor.video_processor, [len(f) for f in frames],
+                                     self.repeat_frames)
+
+    def _data_samples(self, samples: list[dict], frames: list[torch.Tensor], metadata: list[dict]) -> dict:
+        """``{frames, meta (with the frame indices), geometry}`` for the teacher, the heads and the metrics."""
+        return {
             'frames': self._stack_frames(frames),
-            'meta': [dict(s.get('meta') or {}, frame_indices=self._video_metadata([s])[0]['frames_indices'])
-                     for s in samples],
+            'meta': [dict(s.get('meta') or {}, frame_indices=m['frames_indices']) for s, m in zip(samples, metadata)],
             'geometry': [s.get('geometry') for s in samples],
         }
-        return {'inputs': self.cast_data(batch), 'data_samples': self.cast_data(data_samples)}
 
     @staticmethod
     def _stack_frames(frames: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:

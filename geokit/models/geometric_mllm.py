@@ -4,7 +4,8 @@
         type='GeometricMLLM',
         backbone=dict(type='Qwen3VLBackbone', path='geokit://mllms/tiny-qwen3vl', load_weights=False),
         data_preprocessor=dict(type='QwenVLDataPreprocessor'),
-        teacher=dict(type='VGGTTeacher', ...),            # optional (TEACHERS); frozen, not in the state dict
+        teacher=dict(type='VGGTTeacher', ...),            # optional (TEACHERS); frozen, outside the module tree
+        scale_teacher=None,                                # optional metric reference for the teacher's scale
         objectives=[                                       # any subset, any order; names give loss_<name>
             dict(name='pose', tap=dict(tokens='camera'), head=dict(type='CameraHead'),
                  loss=dict(type='CameraPoseLoss', loss_weight=2.5)),
@@ -16,7 +17,9 @@
                  head=dict(type='FeatureAlignmentHead', out_channels=2048, num_layers=4),
                  loss=dict(type='FeatureAlignmentLoss')),
         ],
-        fusion=None,                                       # optional (CONNECTORS), see below
+        fusion=None,                                       # optional (CONNECTORS), see below; Spatial-MLLM:
+        # dict(type='SpatialEncoderFusion', spatial_encoder=dict(type='VGGTSpatialEncoder', ...),
+        #      connector=dict(type='MLPAddConnector'))    # sizes from the backbone and the encoder
     )
 
 Fusion extension point (Spatial-MLLM): if ``fusion=dict(type=...)`` is set, a module is built from CONNECTORS and
@@ -28,11 +31,17 @@ called once per forward, after the stock ViT and before the LLM::
                            meta=list[dict])  ->  (N, D)
 
 Its output replaces the ViT tokens (Qwen3-VL's DeepStack features are left as the ViT made them). Everything it
-owns (e.g. a frozen spatial encoder) lives under ``model.fusion``.
+owns (e.g. a frozen spatial encoder) lives under ``model.fusion``. The connector of ``SpatialEncoderFusion`` gets
+the backbone's sizes as defaults (``llm_dim``, ``spatial_merge_size``, ``temporal_patch_size``), as heads get
+``in_channels`` and ``frames_per_token``, so a config names only what differs. See docs/architecture.md,
+"Fusion contract" and "Data flow of one training step".
+
+Geometry tokens: whether a batch has them and whether the objectives' taps are read is decided by one rule,
+:func:`geometry_token_use` (see there).
 """
 from __future__ import annotations
 
-import dataclasses
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,9 +51,10 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import nn
 
-from geokit.geometry.scale import align_depth_scale
+from geokit.models.frozen import FrozenModules, HoldsFrozenModules
 from geokit.models.heads.base import HeadContext
 from geokit.models.mllms.taps import HiddenStateTaps, TapRequest, Taps
+from geokit.models.teachers.metric_scale import with_reference_metric_scale
 from geokit.registry import CONNECTORS, HEADS, LOSSES, MLLMS, MODELS, TEACHERS
 from geokit.structures import TeacherTargets
 
@@ -75,6 +85,51 @@ class GeometricMLLMOutputs:
     input_ids: torch.Tensor | None = None
 
 
+@dataclass(frozen=True)
+class GeometryTokenUse:
+    """What one forward does with the geometry (camera/scale) tokens; built by :func:`geometry_token_use`.
+
+    Attributes:
+        present: the batch holds them (the data preprocessor's ``inputs['geometry_tokens']``); the backbone then
+            gives them their RoPE positions (in the LLM forward and in ``generate``).
+        read_taps: the objectives' taps are gathered from the LLM's hidden states and the heads run.
+    """
+
+    present: bool
+    read_taps: bool
+
+
+#: the forwards of :class:`GeometricMLLM`, for :func:`geometry_token_use`
+FORWARD_KINDS = ('loss', 'tensor', 'geometry', 'generate')
+
+
+def geometry_token_use(inputs: dict, kind: str, has_objectives: bool) -> GeometryTokenUse:
+    """The one rule for geometry tokens, per batch and kind of forward.
+
+    ``present`` is always the batch's own flag (the preprocessor inserts the tokens into training batches, and into
+    prompt batches only with ``geometry_tokens_in_predict=True``). Taps are read:
+
+    * ``'loss'``: whenever there are objectives (a camera/scale tap on a batch without the tokens is an error
+      naming ``insert_geometry_tokens``, raised where the taps are gathered);
+    * ``'tensor'``: when there are objectives and the batch has the tokens (without them it is the plain MLLM);
+    * ``'geometry'`` (``predict_geometry``, :meth:`GeometricMLLM.geometry_predictions`): always; the batch must
+      have the tokens;
+    * ``'generate'`` (generation, :meth:`GeometricMLLM.completion_logps`): never; only the LM runs.
+
+    Raises:
+        ValueError: for an unknown ``kind``, or a ``'geometry'`` batch without geometry tokens.
+    """
+    present = bool(inputs.get('geometry_tokens', False))
+    if kind == 'geometry' and not present:
+        raise ValueError('Geometry predictions read the camera/scale tokens, but this batch has none. Set '
+                         'model.data_preprocessor.geometry_tokens_in_predict=True.')
+    read_taps = {'loss': has_objectives, 'tensor': has_objectives and present, 'geometry': True,
+                 'generate': False}.get(kind)
+    if read_taps is None:
+        raise ValueError(f'geometry_token_use: kind must be one of {FORWARD_KINDS}, got {kind!r}.')
+    return GeometryTokenUse(present=present, read_taps=read_taps)
+
+
 class Objective:
     """One geometric objective parsed from its config: name, tap request, head and loss modules."""
 
@@ -96,7 +151,7 @@ class Objective:
 
 
 @MODELS.register_module()
-class GeometricMLLM(BaseModel):
+class GeometricMLLM(HoldsFrozenModules, BaseModel):
     """A stock Qwen-VL backbone + optional frozen teacher + geometric objectives + optional vision fusion.
 
     ``forward(inputs, data_samples, mode)`` with the data preprocessor's output (see
@@ -110,16 +165,18 @@ class GeometricMLLM(BaseModel):
     Args:
         backbone: MLLMS config (e.g. ``Qwen3VLBackbone``).
         data_preprocessor: MODELS config (default ``QwenVLDataPreprocessor``).
-        teacher: TEACHERS config or None. Kept out of the module tree (not in ``state_dict``/``parameters()``,
-            never wrapped by DDP/FSDP, moved with the model by ``.to()``); it has its own checkpoint.
+        teacher: TEACHERS config or None; a frozen module outside the model's tree
+            (:class:`~geokit.models.frozen.FrozenModules`), with its own checkpoint.
         scale_teacher: optional TEACHERS config of a *metric* reference (``depth`` + ``metric_scale``, e.g.
-            ``OracleTeacher`` on SynthVSI). ``metric_scale`` of the targets then becomes the robust per-video scale
-            aligning the teacher's depth to the reference's metric depth (:func:`geokit.geometry.align_depth_scale`),
-            i.e. metres per *teacher* unit. Both teachers must share the pixel grid of ``depth``.
+            ``OracleTeacher`` on SynthVSI), held like the teacher. ``metric_scale`` of the targets then becomes the
+            scale aligning the teacher's depth to the reference's metric depth, metres per *teacher* unit
+            (:func:`~geokit.models.teachers.metric_scale.with_reference_metric_scale`). Both teachers must share
+            the pixel grid of ``depth``.
         objectives: list of ``dict(name, tap, head, loss)`` (see the module docstring and ``docs/geovr.md``).
             Heads live under ``self.heads`` (so ``paramwise_cfg.custom_keys={'heads': dict(lr_mult=...)}`` gives
             them their own learning rate).
-        fusion: CONNECTORS config of the vision-fusion module (see the module docstring) or None.
+        fusion: CONNECTORS config of the vision-fusion module (see the module docstring) or None; built with the
+            backbone's ``llm_dim``, ``spatial_merge_size`` and ``temporal_patch_size`` as default arguments.
         lm_loss_weight: weight of the answer cross-entropy ``loss_lm``.
         max_new_tokens: generation length in ``'predict'`` mode, unless ``generation_cfg`` gives its own.
         generation_cfg: keyword arguments of Hugging Face ``generate`` for ``'predict'`` mode and
@@ -141,8 +198,9 @@ class GeometricMLLM(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MLLMS.build(backbone)
         self.data_preprocessor.bind(self.backbone)
-        self._teacher = [TEACHERS.build(t) if t is not None else None for t in (teacher, scale_teacher)]
-        self.fusion = CONNECTORS.build(fusion) if fusion is not None else None
+        self.frozen = FrozenModules(teacher=TEACHERS.build(teacher) if teacher is not None else None,
+                                    scale_teacher=TEACHERS.build(scale_teacher) if scale_teacher is not None else None)
+        self.fusion = self._build_fusion(fusion) if fusion is not None else None
         # frames a temporal token stands for: the ViT's temporal patch, divided by the preprocessor's frame repeat
         repeat = int(getattr(self.data_preprocessor, 'repeat_frames', 1))
         if self.backbone.frames_per_token % repeat:
@@ -168,21 +226,32 @@ class GeometricMLLM(BaseModel):
         self.predict_geometry = predict_geometry
         self._tapper = HiddenStateTaps(self.backbone.decoder_layers)
 
-    # ------------------------------------------------------------------ teacher outside the module tree
+    # ------------------------------------------------------------------ teachers (frozen, outside the module tree)
     @property
     def teacher(self) -> nn.Module | None:
-        return self._teacher[0]
+        return self.frozen['teacher']
 
     @property
     def scale_teacher(self) -> nn.Module | None:
-        return self._teacher[1]
+        return self.frozen['scale_teacher']
 
-    def _apply(self, fn, recurse: bool = True):
-        super()._apply(fn, recurse)
-        for teacher in self._teacher:
-            if teacher is not None:
-                teacher._apply(fn, recurse)
-        return self
+    # ------------------------------------------------------------------ fusion with the backbone's sizes
+    def backbone_sizes(self) -> dict[str, int]:
+        """The backbone's sizes a fusion module (and its connector) takes as defaults: ``llm_dim`` (the width of
+        the merged vision tokens = the LLM hidden size), ``spatial_merge_size``, ``temporal_patch_size``."""
+        return dict(llm_dim=self.backbone.hidden_size, spatial_merge_size=self.backbone.spatial_merge_size,
+                    temporal_patch_size=self.backbone.frames_per_token)
+
+    def _build_fusion(self, cfg: dict) -> nn.Module:
+        """CONNECTORS entry ``cfg`` with :meth:`backbone_sizes` as default arguments, those its class declares (a
+        fusion without sizes, or with ``**kwargs``, is built as configured / with all of them)."""
+        fusion_type = CONNECTORS.get(cfg['type']) if isinstance(cfg['type'], str) else cfg['type']
+        if fusion_type is None:
+            return CONNECTORS.build(cfg)                      # the registry's own "not registered" error
+        parameters = inspect.signature(fusion_type).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        sizes = {key: value for key, value in self.backbone_sizes().items() if takes_any or key in parameters}
+        return CONNECTORS.build(cfg, default_args=sizes)
 
     # ------------------------------------------------------------------ pieces
     def _token_ids(self) -> dict[str, int]:
@@ -209,35 +278,27 @@ class GeometricMLLM(BaseModel):
         with torch.no_grad():
             targets = self.teacher(*args)
             if self.scale_teacher is not None:
-                reference = self.scale_teacher(*args)
-                reference.require('depth', 'metric_scale', consumer='model.scale_teacher')
-                targets.require('depth', consumer='metric scale alignment (model.scale_teacher)')
-                metric = reference.depth.float() * reference.metric_scale.float().view(-1, 1, 1, 1)
-                if metric.shape != targets.depth.shape:
-                    raise ValueError(f'model.scale_teacher depth {tuple(metric.shape)} and model.teacher depth '
-                                     f'{tuple(targets.depth.shape)} differ; give both the same image_size/mode.')
-                source = targets.depth.float()
-                valid = (source > 0) & (metric > 0)
-                scale = align_depth_scale(source.flatten(1), metric.flatten(1), valid.flatten(1), robust=True,
-                                          empty=float('nan'))
-                targets = dataclasses.replace(targets, metric_scale=scale)
+                targets = with_reference_metric_scale(targets, self.scale_teacher(*args))
         names = [m.get('video') or m.get('id') for m in data_samples['meta']]
         targets = targets.detach().masked_invalid(names)
         targets.check_finite(names, consumer=type(self).__name__)
         return targets
 
-    def _run(self, inputs: dict, data_samples: dict, with_taps: bool = True, vision: Any = None
+    def geometry_token_use(self, inputs: dict, kind: str) -> GeometryTokenUse:
+        """:func:`geometry_token_use` for this model's objectives."""
+        return geometry_token_use(inputs, kind, bool(self.objective_names))
+
+    def _run(self, inputs: dict, data_samples: dict, use: GeometryTokenUse, vision: Any = None
              ) -> tuple[torch.Tensor, Taps]:
-        """Vision (+ fusion, unless ``vision`` gives its output) and the LLM with the objectives' layers tapped;
-        returns final states and taps."""
+        """Vision (+ fusion, unless ``vision`` gives its output) and the LLM, with the objectives' layers tapped
+        if ``use.read_taps``; returns final states and taps."""
         vision = self.encode_vision(inputs, data_samples) if vision is None else vision
-        requests = list(self.taps.values()) if with_taps else []
+        requests = list(self.taps.values()) if use.read_taps else []
         layers = [layer for request in requests for layer in request.layers]
         with self._tapper.capture(layers) as states:
             hidden = self.backbone.language_forward(
                 inputs['input_ids'], inputs['attention_mask'], inputs['mm_token_type_ids'], inputs['video_grid_thw'],
-                vision, second_per_grid_ts=inputs.get('second_per_grid_ts'),
-                geometry_tokens=bool(inputs.get('geometry_tokens', False)))
+                vision, second_per_grid_ts=inputs.get('second_per_grid_ts'), geometry_tokens=use.present)
         taps = Taps.gather(states, requests, inputs['input_ids'], inputs['video_grid_thw'],
                            self.backbone.spatial_merge_size, self._token_ids()) if requests else Taps()
         return hidden, taps
@@ -273,7 +334,7 @@ class GeometricMLLM(BaseModel):
             raise ValueError(f'Objectives {self.objective_names} need teacher targets but model.teacher is None. '
                              f'Set model.teacher (e.g. VGGTTeacher, OracleTeacher, CachedTeacher) or drop the '
                              f'objectives.')
-        hidden, taps = self._run(inputs, data_samples)
+        hidden, taps = self._run(inputs, data_samples, self.geometry_token_use(inputs, 'loss'))
         labels = inputs['labels']
         valid = labels[:, 1:] != -100
         logits = self.backbone.lm_logits(hidden[:, :-1][valid]).float()
@@ -293,22 +354,19 @@ class GeometricMLLM(BaseModel):
 
     def _forward(self, inputs: dict, data_samples: dict) -> GeometricMLLMOutputs:
         """Logits and hidden states; taps and head predictions too when the batch has geometry tokens."""
-        with_taps = bool(inputs.get('geometry_tokens', False)) and bool(self.objective_names)
-        targets = self._teacher_targets(data_samples) if with_taps else None
-        hidden, taps = self._run(inputs, data_samples, with_taps)
+        use = self.geometry_token_use(inputs, 'tensor')
+        targets = self._teacher_targets(data_samples) if use.read_taps else None
+        hidden, taps = self._run(inputs, data_samples, use)
         predictions = {name: preds for name, (preds, _) in
                        self._head_predictions(taps, self._num_frames(data_samples), targets).items()} \
-            if with_taps else {}
+            if use.read_taps else {}
         return GeometricMLLMOutputs(logits=self.backbone.lm_logits(hidden), hidden_states=hidden, taps=taps,
                                     predictions=predictions, input_ids=inputs['input_ids'])
 
     @torch.no_grad()
     def geometry_predictions(self, inputs: dict, data_samples: dict) -> list[dict[str, torch.Tensor]]:
         """Every head's geometry (see ``BaseGeometryHead.geometry_outputs``) per sample, without a teacher."""
-        if not inputs.get('geometry_tokens', False):
-            raise ValueError('Geometry predictions read the camera/scale tokens, but this batch has none. Set '
-                             'model.data_preprocessor.geometry_tokens_in_predict=True.')
-        _, taps = self._run(inputs, data_samples)
+        _, taps = self._run(inputs, data_samples, self.geometry_token_use(inputs, 'geometry'))
         merged: dict[str, torch.Tensor] = {}
         for name, (preds, _) in self._head_predictions(taps, self._num_frames(data_samples), None).items():
             merged.update(self.heads[name].geometry_outputs(preds))
@@ -345,8 +403,8 @@ class GeometricMLLM(BaseModel):
         reserved = RESERVED_GENERATION_KEYS & set(overrides)
         if reserved:
             raise ValueError(f'generate_ids overrides must not set {sorted(reserved)}.')
-        rope = self.backbone.rope_kwargs(inputs['video_grid_thw'], inputs.get('second_per_grid_ts'),
-                                         bool(inputs.get('geometry_tokens', False)))
+        use = self.geometry_token_use(inputs, 'generate')
+        rope = self.backbone.rope_kwargs(inputs['video_grid_thw'], inputs.get('second_per_grid_ts'), use.present)
         kwargs = dict(input_ids=inputs['input_ids'], attention_mask=inputs['attention_mask'],
                       mm_token_type_ids=inputs['mm_token_type_ids'], **{k: v for k, v in rope.items()
                                                                          if v is not None})
@@ -389,7 +447,7 @@ class GeometricMLLM(BaseModel):
         token_types = inputs['mm_token_type_ids']
         full['mm_token_type_ids'] = torch.cat([token_types, completion_ids.new_zeros(completion_ids.shape,
                                                                                      dtype=token_types.dtype)], 1)
-        hidden, _ = self._run(full, data_samples, with_taps=False, vision=vision)
+        hidden, _ = self._run(full, data_samples, self.geometry_token_use(full, 'generate'), vision=vision)
         states = hidden[:, prompt_len - 1:-1]                            # position t predicts token t + 1
         suppress = list(suppress_token_ids)
         rows = []

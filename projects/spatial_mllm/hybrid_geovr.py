@@ -9,5 +9,5 @@ model = dict(
         type='SpatialEncoderFusion',
         spatial_encoder=dict(type='VGGTSpatialEncoder', load_from=None, layer=-1, feature_part='both',
                              image_size=112, net={{_base_.vggt_tiny_net}}),
-        connector=dict(type='MLPAddConnector', llm_dim=128, spatial_merge_size=2, temporal_patch_size=2),
+        connector=dict(type='MLPAddConnector'),                # sizes from the backbone
         match_vit_grid=False))

@@ -4,6 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
+from mmengine.dataset import pseudo_collate
 from mmengine.model import BaseDataPreprocessor, BaseModel
 
 from geokit.engine import GeoKitRunner
@@ -142,10 +143,11 @@ def test_resume_skips_scored_samples(synthvsi_root, tmp_path):
 def test_metric_errors_and_meta_from_batch(tmp_path):
     metric = VSIBenchMetric(out_dir=str(tmp_path))
     meta = dict(id='q1', question_type='object_counting', ground_truth='4', options=None)
-    metric.process({'meta': [meta]}, [dict(prediction='5')])  # meta taken from the data batch
+    batch = pseudo_collate([dict(meta=meta)])  # mmengine's default collation: meta read back through uncollate
+    metric.process(batch, [dict(prediction='5')])  # meta taken from the data batch
     assert metric.results[0]['score'] == pytest.approx(0.6)
     with pytest.raises(KeyError, match="'prediction'"):
-        metric.process({'meta': [meta]}, [dict(text='5')])
+        metric.process(batch, [dict(text='5')])
     with pytest.raises(KeyError, match='meta'):
         metric.process({}, [dict(prediction='5')])
     assert metric.evaluate(1)['vsibench/object_counting'] == pytest.approx(60.0)

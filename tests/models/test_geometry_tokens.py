@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from geokit.models.mllms import insert_geometry_tokens
+from geokit.models.mllms import insert_geometry_tokens, video_token_layout
 
 VID, CAM, SCALE, PAD, TEXT = 5, 7, 8, 0, (10, 20)
 
@@ -83,3 +83,31 @@ def test_mismatched_grid_is_an_error():
     ids = torch.tensor([[1, VID, VID, VID, 2]])
     with pytest.raises(ValueError, match='video tokens'):
         insert_geometry_tokens(ids, VID, torch.tensor([[1, 4, 4]]), 2, CAM, SCALE, PAD)
+
+
+FIRST = 9
+T, V, P, C, S, C0 = TEXT[0], VID, PAD, CAM, SCALE, FIRST
+
+
+@pytest.mark.parametrize('side, rows, expected', [
+    ('right', [[T, V, V, T], [T, V, V, P]], [[T, V, C0, V, C, S, T], [T, V, V, C0, S, P, P]]),
+    ('left', [[T, V, V, T], [P, T, V, V]], [[T, V, C0, V, C, S, T], [P, P, T, V, V, C0, S]]),
+])
+def test_known_values_of_the_module_docstring_example(side, rows, expected):
+    """The worked example of geokit.models.mllms.geometry_tokens: two videos, two groups of one token and one
+    group of two tokens, each video's first camera token being ``first_camera_token_id``."""
+    ids = torch.tensor(rows)
+    mask = (ids != P).long()
+    labels = torch.where(mask.bool(), ids, torch.full_like(ids, -100))
+    grids = torch.tensor([[2, 2, 2], [1, 2, 4]])
+    new_ids, carried = insert_geometry_tokens(ids, VID, grids, 2, CAM, SCALE, PAD,
+                                              {'attention_mask': (mask, 1, 0), 'labels': (labels, -100, -100)},
+                                              padding_side=side, first_camera_token_id=FIRST)
+    assert new_ids.tolist() == expected
+    assert carried['attention_mask'].tolist() == [[int(t != P) for t in row] for row in expected]
+    assert carried['labels'].tolist() == [[t if t not in (P, C, S, C0) else -100 for t in row] for row in expected]
+    is_video, frame_end, video_end = video_token_layout(ids, VID, grids, 2)
+    assert is_video.tolist() == (ids == VID).tolist()
+    row1_end = 2 if side == 'right' else 3               # column of video 1's last token
+    assert frame_end.nonzero().tolist() == [[0, 1], [0, 2], [1, row1_end]]
+    assert video_end.nonzero().tolist() == [[0, 2], [1, row1_end]]

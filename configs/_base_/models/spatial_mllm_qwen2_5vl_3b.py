@@ -29,7 +29,7 @@ model = dict(
         type='SpatialEncoderFusion',
         spatial_encoder=dict(type='VGGTSpatialEncoder', load_from=vggt_1b_path, layer=-1, feature_part='both',
                              image_size=518),                  # network defaults = VGGT-1B
-        connector=dict(type='MLPAddConnector', llm_dim=llm_dim),  # hidden = merged width (2 * 2048 * 4)
+        connector=dict(type='MLPAddConnector'),     # sizes from the backbone; hidden = merged width (2 * 2048 * 4)
         match_vit_grid=True),                                  # VGGT sees the ViT's resolution (14 px patches)
     lm_loss_weight=1.0,
     max_new_tokens=16,

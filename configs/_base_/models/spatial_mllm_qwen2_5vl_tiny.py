@@ -3,8 +3,6 @@
 # No teacher and no geometric objectives: the model trains with the LM loss only (SFT).
 _base_ = ['../../teachers/vggt_tiny.py']
 
-llm_dim = 128                      # tiny Qwen2.5-VL text hidden size (Qwen2.5-VL-3B: 2048)
-
 model = dict(
     type='GeometricMLLM',
     backbone=dict(type='Qwen25VLBackbone', path='geokit://mllms/tiny-qwen2_5vl', load_weights=False, init_seed=0),
@@ -16,7 +14,8 @@ model = dict(
         # the connector resizes its 8 x 8 grid to the ViT's 14 x 14 patch grid
         spatial_encoder=dict(type='VGGTSpatialEncoder', load_from={{_base_.teacher.load_from}}, layer=-1, feature_part='both',
                              image_size=112, net={{_base_.vggt_tiny_net}}),
-        connector=dict(type='MLPAddConnector', llm_dim=llm_dim, spatial_merge_size=2, temporal_patch_size=2),
+        # llm_dim, spatial_merge_size, temporal_patch_size: the backbone's (GeometricMLLM passes them)
+        connector=dict(type='MLPAddConnector'),
         match_vit_grid=False),
     lm_loss_weight=1.0,
     max_new_tokens=16,  # VSI-Bench evaluation: greedy, at most 16 new tokens

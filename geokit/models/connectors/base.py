@@ -24,6 +24,10 @@ class BaseSpatialConnector(nn.Module):
     - ``grid_thw``: ``(B, 3)`` ViT patch grid per video (``video_grid_thw`` from the processor);
     - returns ``(N_tokens, llm_dim)`` fused tokens in the same order and dtype as ``vision_embeds``.
 
+    Inside ``GeometricMLLM(fusion=dict(type='SpatialEncoderFusion', ...))`` the sizes default to the backbone's
+    (``llm_dim``, ``spatial_merge_size``, ``temporal_patch_size``) and the spatial encoder's (``spatial_dim``), so
+    a connector config names only what differs; a value it gives wins (and is checked against the inputs).
+
     Args:
         spatial_dim: channels ``C`` of the spatial features (``2 * 1024`` for a VGGT-1B aggregator layer, whose
             patch tokens concatenate the frame-attention and global-attention outputs).

@@ -16,6 +16,7 @@ from torch import nn
 from geokit.registry import CONNECTORS, TEACHERS
 from geokit.structures import TeacherTargets
 
+from ..frozen import FrozenModules, HoldsFrozenModules
 from ..teachers.base import BaseTeacher, stack_frames
 from ..teachers.preprocess import TeacherView
 from ..teachers.vggt.checkpoint import load_vggt_weights
@@ -97,7 +98,7 @@ class VGGTSpatialEncoder(BaseTeacher):
 
 
 @CONNECTORS.register_module()
-class SpatialEncoderFusion(nn.Module):
+class SpatialEncoderFusion(HoldsFrozenModules):
     """The fusion module of ``GeometricMLLM(fusion=...)``: frozen spatial encoder + a connector.
 
     Call (the ``GeometricMLLM`` fusion contract)::
@@ -108,40 +109,40 @@ class SpatialEncoderFusion(nn.Module):
     The encoder sees the same frames as the ViT; its ``features[layer]`` ``(B, T, h, w, C)`` go to the connector,
     which aligns them with the merged ViT tokens (see :mod:`geokit.models.connectors.token_layout`).
 
-    The encoder is frozen and kept out of this module's ``state_dict`` (it is rebuilt from its own ``load_from``),
-    so checkpoints hold only the trainable connector; ``.to()``/``.cuda()`` still move it.
+    The encoder is frozen and kept outside the module tree (:class:`~geokit.models.frozen.FrozenModules`: rebuilt
+    from its own ``load_from``, so checkpoints hold only the trainable connector; ``.to()``/``.cuda()`` move it).
 
     Args:
         spatial_encoder: a ``TEACHERS`` config producing ``features`` (``VGGTSpatialEncoder``; a ``VGGTTeacher``
             or ``CachedTeacher`` with that layer also works).
         connector: a ``CONNECTORS`` config (``MLPAddConnector``, ``MLPConcatConnector``,
-            ``CrossAttentionConnector``); ``spatial_dim`` defaults to the encoder's ``out_channels``.
+            ``CrossAttentionConnector``). Its sizes default to what is known here: ``spatial_dim`` to the encoder's
+            ``out_channels`` (when it has one), ``llm_dim`` / ``spatial_merge_size`` / ``temporal_patch_size`` to
+            the arguments below; a value the config gives wins.
         layer: which ``features`` entry to use; None: the only one the encoder returns.
         match_vit_grid: run the encoder at ``(grid_h, grid_w) * encoder.patch_size`` pixels so its token grid
             equals the ViT's (Spatial-MLLM feeds both encoders the same resolution); otherwise the encoder's own
             size is used and the connector resizes the feature map bilinearly.
+        llm_dim, spatial_merge_size, temporal_patch_size: the backbone's sizes (LLM hidden size, the ViT merger's
+            spatial factor, its temporal patch); ``GeometricMLLM`` passes them from its backbone. ``None``: not
+            known here, so the connector config must give them (or use the connector's own defaults).
     """
 
     def __init__(self, spatial_encoder: dict, connector: dict, layer: int | None = None,
-                 match_vit_grid: bool = False) -> None:
+                 match_vit_grid: bool = False, llm_dim: int | None = None, spatial_merge_size: int | None = None,
+                 temporal_patch_size: int | None = None) -> None:
         super().__init__()
         encoder = TEACHERS.build(spatial_encoder)
-        connector = dict(connector)
-        if hasattr(encoder, 'out_channels'):
-            connector.setdefault('spatial_dim', encoder.out_channels)
-        self._encoder = [encoder]
-        self.connector = CONNECTORS.build(connector)
+        sizes = dict(spatial_dim=getattr(encoder, 'out_channels', None), llm_dim=llm_dim,
+                     spatial_merge_size=spatial_merge_size, temporal_patch_size=temporal_patch_size)
+        self.frozen = FrozenModules(spatial_encoder=encoder)
+        self.connector = CONNECTORS.build(connector, default_args={k: v for k, v in sizes.items() if v is not None})
         self.layer = layer
         self.match_vit_grid = match_vit_grid
 
     @property
     def spatial_encoder(self) -> nn.Module:
-        return self._encoder[0]
-
-    def _apply(self, fn, recurse: bool = True):
-        super()._apply(fn, recurse)
-        self._encoder[0]._apply(fn, recurse)
-        return self
+        return self.frozen['spatial_encoder']
 
     def encode(self, frames: torch.Tensor | Sequence[torch.Tensor], video_grid_thw: torch.Tensor,
                meta: Sequence[dict] | None = None) -> torch.Tensor:

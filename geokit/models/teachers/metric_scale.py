@@ -1,4 +1,9 @@
-"""Metric scale for up-to-scale teachers: align a metric depth network's prediction to the teacher's depth."""
+"""Metric scale for up-to-scale teachers: the teacher's depth aligned to a metric depth.
+
+:func:`metres_per_teacher_unit` is the alignment itself; :func:`with_reference_metric_scale` applies it to a
+teacher's targets given a metric reference teacher's (``GeometricMLLM(scale_teacher=...)``);
+:class:`MetricScaleTeacher` gets the metric depth from a depth network.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +20,53 @@ from geokit.structures import TeacherTargets
 
 from .base import BaseTeacher, stack_frames
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+
+def metres_per_teacher_unit(teacher_depth: torch.Tensor, metric_depth: torch.Tensor,
+                            valid: torch.Tensor | None = None) -> torch.Tensor:
+    """The per-video scale ``s`` with ``metric_depth ≈ s * teacher_depth`` over all frames of the video.
+
+    Robust (IRLS towards the L1 fit, :func:`geokit.geometry.align_depth_scale`) over the pixels valid in both maps
+    (finite, ``> 0``, and ``valid``), so the result is metres per teacher depth unit.
+
+    Args:
+        teacher_depth: ``(B, T, h, w)`` up-to-scale depth.
+        metric_depth: ``(B, T, h, w)`` metric depth (metres) on the same pixel grid.
+        valid: optional ``(B, T, h, w)`` bool mask of the pixels to use (e.g. not padding).
+
+    Returns:
+        ``(B,)`` scale; ``nan`` for a video without a pixel valid in both maps (its targets are then masked).
+    """
+    return align_depth_scale(teacher_depth.flatten(1), metric_depth.flatten(1),
+                             None if valid is None else valid.flatten(1), robust=True, empty=float('nan'))
+
+
+def with_reference_metric_scale(targets: TeacherTargets, reference: TeacherTargets) -> TeacherTargets:
+    """``targets`` with ``metric_scale`` replaced by the scale aligning its depth to ``reference``'s metric depth.
+
+    ``reference`` is a metric teacher's output (``depth`` + ``metric_scale``, e.g. ``OracleTeacher`` on SynthVSI):
+    its metric depth is ``reference.depth * reference.metric_scale``. The new ``metric_scale`` is
+    :func:`metres_per_teacher_unit` of ``targets.depth`` onto it, i.e. metres per *teacher* unit.
+
+    Args:
+        targets: the teacher's targets; needs ``depth (B, T, h, w)``.
+        reference: the metric reference's targets; needs ``depth`` on the same grid and ``metric_scale (B,)``.
+
+    Returns:
+        A copy of ``targets`` with ``metric_scale (B,)`` float32 (``nan`` where no pixel is valid in both).
+
+    Raises:
+        ValueError: if a field is missing or the two depth maps differ in shape.
+    """
+    reference.require('depth', 'metric_scale', consumer='model.scale_teacher')
+    targets.require('depth', consumer='metric scale alignment (model.scale_teacher)')
+    metric = reference.depth.float() * reference.metric_scale.float().view(-1, 1, 1, 1)
+    if metric.shape != targets.depth.shape:
+        raise ValueError(f'model.scale_teacher depth {tuple(metric.shape)} and model.teacher depth '
+                         f'{tuple(targets.depth.shape)} differ; give both the same image_size/mode.')
+    source = targets.depth.float()
+    scale = metres_per_teacher_unit(source, metric, (source > 0) & (metric > 0))
+    return dataclasses.replace(targets, metric_scale=scale)
 
 
 class MetricDepthModel(nn.Module):
@@ -100,7 +152,6 @@ class MetricScaleTeacher(BaseTeacher):
         metric = torch.cat([self.metric_depth(chunk) for chunk in images.split(self.frames_chunk_size)])
         metric = metric.reshape(targets.depth.shape)
         valid = self.geometry.view.valid_mask(*frames.shape[2:4]).to(device).expand_as(metric)
-        scale = align_depth_scale(targets.depth.flatten(1), metric.flatten(1), valid.flatten(1), robust=True,
-                                  empty=float('nan'))
+        scale = metres_per_teacher_unit(targets.depth, metric, valid)
         names = [m.get('video') or m.get('id') for m in meta] if meta else None
         return dataclasses.replace(targets, metric_scale=scale).masked_invalid(names)
