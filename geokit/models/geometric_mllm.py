@@ -172,9 +172,9 @@ class GeometricMLLM(HoldsFrozenModules, BaseModel):
             scale aligning the teacher's depth to the reference's metric depth, metres per *teacher* unit
             (:func:`~geokit.models.teachers.metric_scale.with_reference_metric_scale`). Both teachers must share
             the pixel grid of ``depth``.
-        objectives: list of ``dict(name, tap, head, loss)`` (see the module docstring and ``docs/geovr.md``).
-            Heads live under ``self.heads`` (so ``paramwise_cfg.custom_keys={'heads': dict(lr_mult=...)}`` gives
-            them their own learning rate).
+        objectives: list of ``dict(name, tap, head, loss)`` (see the module docstring and docs/architecture.md,
+            "Taps, heads and losses"). Heads live under ``self.heads`` (so
+            ``paramwise_cfg.custom_keys={'heads': dict(lr_mult=...)}`` gives them their own learning rate).
         fusion: CONNECTORS config of the vision-fusion module (see the module docstring) or None; built with the
             backbone's ``llm_dim``, ``spatial_merge_size`` and ``temporal_patch_size`` as default arguments.
         lm_loss_weight: weight of the answer cross-entropy ``loss_lm``.
