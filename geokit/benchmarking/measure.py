@@ -16,7 +16,7 @@ import platform
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -100,6 +100,39 @@ def time_call(fn: Callable[[], object], device: torch.device) -> float:
     fn()
     synchronize(device)
     return (time.perf_counter() - start) * 1e3
+
+
+def rotated(names: Sequence[str], index: int) -> list[str]:
+    """``names`` starting at ``index % len(names)``: over the rounds every case runs in every position of a round
+    (measured on the shared CPU: the first model of a round ran ~15 % slower than the second)."""
+    shift = index % len(names)
+    return list(names[shift:]) + list(names[:shift])
+
+
+def peak_memory_per_call(calls: Mapping[str, Callable[[], object]], device: torch.device,
+                         after_call: Callable[[], object] | None = None) -> dict[str, PeakMemory]:
+    """One call of each, in order, inside :class:`PeakMemory`; ``after_call`` runs after each (a progress bar)."""
+    memory = {}
+    for name, call in calls.items():
+        with PeakMemory(device) as peak:
+            call()
+        memory[name] = peak
+        if after_call is not None:
+            after_call()
+    return memory
+
+
+def interleaved_times(calls: Mapping[str, Callable[[], object]], rounds: int, device: torch.device,
+                      after_call: Callable[[], object] | None = None) -> dict[str, list[float]]:
+    """``rounds`` rounds of one timed call (:func:`time_call`, ms) of each, in the :func:`rotated` order of the
+    round, so slow drifts of a shared machine's load hit every call alike; ``{name: [ms per round]}``."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for index in range(rounds):
+        for name in rotated(list(calls), index):
+            times[name].append(time_call(calls[name], device))
+            if after_call is not None:
+                after_call()
+    return times
 
 
 def summarize_ms(times: Sequence[float]) -> dict[str, float]:

@@ -57,9 +57,9 @@ from geokit.registry import MODELS, TEACHERS
 from geokit.structures import TeacherTargets
 
 from .configs import PAPER_HW
+from .inputs import synthetic_samples
 from .measure import device_description, load_average, malloc_trim, synchronize
 from .published import PUBLISHED, published_config, vggt_1b_config, write_published_processor
-from .suite import synthetic_samples
 
 #: Full depths of the released networks (their public configs).
 VGGT_1B_DEPTH = 24

@@ -5,9 +5,9 @@ All three take ``{task: [ProbeResult per layer]}`` (:class:`~geokit.evaluation.r
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
+from geokit.evaluation.records import save_figure_atomic
 from geokit.evaluation.ridge_probe import ProbeResult
 
 #: Figure width per task panel and height (inches), and resolution of the written image.
@@ -73,7 +73,4 @@ def plot_probe_errors(results: Mapping[str, Sequence[ProbeResult]], metrics: Map
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    tmp_path = f'{path}.tmp{os.getpid()}.png'
-    fig.savefig(tmp_path, dpi=PLOT_DPI)
-    os.replace(tmp_path, path)
-    return path
+    return save_figure_atomic(fig, path, dpi=PLOT_DPI)
