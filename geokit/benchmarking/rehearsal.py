@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import gc
 import json
 import os
 import os.path as osp
@@ -53,13 +52,14 @@ from torch import nn
 
 from geokit.models.mllms.export import export_hf, load_exported
 from geokit.models.teachers.cached import CACHE_FORMAT, shard_name, video_key, write_cache_info, write_shard
-from geokit.registry import MODELS, TEACHERS
+from geokit.registry import TEACHERS
 from geokit.structures import TeacherTargets
 
 from .configs import PAPER_HW
 from .inputs import synthetic_samples
-from .measure import device_description, load_average, malloc_trim, synchronize
+from .measure import device_description, load_average, synchronize
 from .published import PUBLISHED, published_config, vggt_1b_config, write_published_processor
+from .training import build_model, free_memory
 
 #: Full depths of the released networks (their public configs).
 VGGT_1B_DEPTH = 24
@@ -372,19 +372,6 @@ def numel(module: nn.Module, trainable: bool | None = None) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- driver
-def free(device: torch.device) -> None:
-    gc.collect()
-    if device.type == 'cuda':
-        torch.cuda.empty_cache()
-    malloc_trim()
-
-
-def build(model_cfg: dict, device: torch.device) -> nn.Module:
-    with torch.device(device):
-        model = MODELS.build(copy.deepcopy(model_cfg))
-    return model.to(device).train()
-
-
 def quiet_optim_wrapper(model: nn.Module, optim_cfg: dict):
     """``build_optim_wrapper`` without mmengine's per-parameter log lines (thousands at paper width)."""
     from mmengine.logging import MMLogger
@@ -461,9 +448,9 @@ def _rehearse(settings: RehearsalSettings, device: torch.device) -> dict:
         print_log(f'rehearse: building {kind} at the release widths ({full}) -> truncated', logger='current')
         main = _rehearse_main(configs, optim_cfg, samples, settings, device, timeline, cache_dir, full, results)
         results.update(main)
-        free(device)
+        free_memory(device)
         results['sft'] = _rehearse_sft(configs['sft'], optim_cfg, samples, device, timeline)
-        free(device)
+        free_memory(device)
         results['extrapolation'] = extrapolate(results, full, settings)
     results['wall_s'] = time.perf_counter() - started
     results['load_average_after'] = load_average()
@@ -473,7 +460,7 @@ def _rehearse(settings: RehearsalSettings, device: torch.device) -> dict:
 def _rehearse_main(configs: dict, optim_cfg: dict, samples: list[dict], settings: RehearsalSettings,
                    device: torch.device, timeline: MemoryTimeline, cache_dir: str, full: dict,
                    results: dict) -> dict:
-    model = build(configs['main'], device)
+    model = build_model(configs['main'], device).train()
     optim_wrapper = quiet_optim_wrapper(model, optim_cfg)
     hf = model.backbone.hf_model
     probe = ForwardProbe(device, timeline)
@@ -547,7 +534,7 @@ def _rehearse_main(configs: dict, optim_cfg: dict, samples: list[dict], settings
             online_teacher = model._teacher[0]
             model._teacher[0] = TEACHERS.build(configs['cached']['teacher'])
             del online_teacher
-            free(device)
+            free_memory(device)
     for capture in captures.values():
         capture.close()
     probe.close()
@@ -616,7 +603,7 @@ def _rehearse_main(configs: dict, optim_cfg: dict, samples: list[dict], settings
     generation = _generate(model, samples, settings, device, timeline)
     del optim_wrapper, optimizer
     model.zero_grad(set_to_none=True)
-    free(device)
+    free_memory(device)
     export = _export_round_trip(model, configs['main'], samples, device)
     return dict(steps=steps, components=components, counts=counts, hidden_bytes_per_layer=hidden_bytes,
                 teacher_cache=cache, generation=generation, export=export)
@@ -694,7 +681,7 @@ def _export_round_trip(model: nn.Module, model_cfg: dict, samples: list[dict], d
 
 def _rehearse_sft(model_cfg: dict, optim_cfg: dict, samples: list[dict], device: torch.device,
                   timeline: MemoryTimeline) -> dict:
-    model = build(model_cfg, device)
+    model = build_model(model_cfg, device).train()
     optim_wrapper = quiet_optim_wrapper(model, optim_cfg)
     steps = []
     for _ in range(2):
