@@ -16,7 +16,8 @@ import platform
 import statistics
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import torch
 
@@ -100,6 +101,19 @@ def time_call(fn: Callable[[], object], device: torch.device) -> float:
     fn()
     synchronize(device)
     return (time.perf_counter() - start) * 1e3
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[int]:
+    """Run the block with ``threads`` torch intra-op threads (None or 0: keep the current number), restoring the
+    previous number afterwards; yields the number in use."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(previous)
 
 
 def rotated(names: Sequence[str], index: int) -> list[str]:

@@ -55,9 +55,9 @@ from geokit.models.teachers.cached import CACHE_FORMAT, shard_name, video_key, w
 from geokit.registry import TEACHERS
 from geokit.structures import TeacherTargets
 
-from .configs import PAPER_HW
+from .configs import PAPER_HW, geometry_teacher, oracle_scale_teacher
 from .inputs import synthetic_samples
-from .measure import device_description, load_average, synchronize
+from .measure import device_description, load_average, synchronize, torch_threads
 from .published import PUBLISHED, published_config, vggt_1b_config, write_published_processor
 from .training import build_model, free_memory
 
@@ -181,12 +181,10 @@ def rehearsal_model_configs(cfg: Config, settings: RehearsalSettings, processor_
     full['teacher'] = VGGT_1B_DEPTH
     configs = {}
     if model.get('teacher') is not None:
-        teacher = model['teacher']
-        if teacher.get('type') == 'MetricScaleTeacher':
+        if model['teacher'].get('type') == 'MetricScaleTeacher':
             # the metric-depth network needs a local checkpoint: the synthetic video's ground truth stands in
-            teacher = teacher['geometry']
-            model['scale_teacher'] = dict(type='OracleTeacher', image_size=teacher.get('image_size', 518),
-                                          patch_size=14, mode=teacher.get('mode', 'crop'))
+            model['scale_teacher'] = oracle_scale_teacher(geometry_teacher(model['teacher']))
+        teacher = geometry_teacher(model['teacher'])
         inner, layer_map = truncated_vggt(teacher, depth)
         model['teacher'] = dict(type='TruncatedLayerTeacher', teacher=inner, layer_map=layer_map)
         cached = copy.deepcopy(model)
@@ -405,13 +403,8 @@ def rehearse(settings: RehearsalSettings) -> dict:
                            '--device cpu (truncated depth).')
     if settings.steps < 2:
         raise ValueError('steps must be >= 2 (GeoVR: one online step that fills the cache, then cached steps).')
-    previous_threads = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         return _rehearse(settings, device)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _rehearse(settings: RehearsalSettings, device: torch.device) -> dict:

@@ -47,7 +47,7 @@ from .goals import GOALS, Goal, ratios_and_goals
 from .inputs import batched, build_teacher_cache, dataset_samples, first_frames, synthetic_samples
 from .insertion import benchmark_insertion
 from .latency import LATENCY_MODELS, LatencyMeasurement, measure_latency, stock_generate
-from .measure import device_description, load_average, rotated
+from .measure import device_description, load_average, rotated, torch_threads
 from .training import TrainCase, TrainingMeasurement, build_model, free_memory, measure_training
 
 __all__ = ['GOALS', 'LATENCY_MODELS', 'TRAIN_CASES', 'BenchmarkSettings', 'Goal', 'LatencyMeasurement', 'TrainCase',
@@ -179,13 +179,8 @@ def _measure_models(settings: BenchmarkSettings, configs: dict, inputs: Benchmar
 
 def run_benchmark(settings: BenchmarkSettings) -> dict:
     """Run everything (see the module docstring) and return the JSON-serialisable results."""
-    previous = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         return _run(settings)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _run(settings: BenchmarkSettings) -> dict:
