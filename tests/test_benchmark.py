@@ -216,3 +216,31 @@ def test_goal_comparisons_and_rotation():
                                                      ['a', 'b', 'c']]
     # over len(names) rounds every name stands once in every position
     assert all(sorted(rotated(names, i)[p] for i in range(3)) == names for p in range(3))
+
+
+def test_torch_threads_restores_the_previous_setting():
+    from geokit.benchmarking.measure import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1) as used:
+        assert used == 1 == torch.get_num_threads()
+    assert torch.get_num_threads() == before
+    with torch_threads(None) as used:  # None (and 0) keep the current number
+        assert used == before
+
+
+def test_paper_scale_inputs_are_synthetic_batches_with_spatial_first_frames():
+    from geokit.benchmarking.configs import PAPER_FRAMES
+    from geokit.benchmarking.suite import prepare_inputs
+
+    settings = BenchmarkSettings(scale='paper', num_batches=2)
+    inputs = prepare_inputs(settings, load_project_configs('paper'))
+    assert inputs.batch_size == 1 and [len(b) for b in inputs.batches['geovr']] == [1, 1]
+    sample, spatial = inputs.batches['geovr'][1][0], inputs.batches['spatial_mllm'][1][0]
+    assert tuple(sample['frames'].shape) == (PAPER_FRAMES['geovr'], *PAPER_HW, 3)
+    assert tuple(spatial['frames'].shape) == (PAPER_FRAMES['spatial_mllm'], *PAPER_HW, 3)
+    assert torch.equal(spatial['frames'], sample['frames'][:PAPER_FRAMES['spatial_mllm']])
+    assert spatial['geometry'] is None and sample['geometry']['depth'].min() >= 1.5
+    # the synthetic camera slides along x: cam-from-world translation -0.05 m per frame
+    assert torch.allclose(sample['geometry']['extrinsics'][:3, 0, 3], torch.tensor([0.0, -0.05, -0.1]))
+    assert sample['meta']['ground_truth'] == '3' and sample['conversations'][1]['value'] == '3'
