@@ -20,7 +20,7 @@ from tqdm import tqdm
 from geokit.models.mllms.export import export_hf
 
 from .configs import CASE_DESCRIPTIONS
-from .measure import interleaved_times, peak_memory_per_call, summarize_ms
+from .measure import count_parameters, interleaved_times, peak_memory_per_call, summarize_ms
 from .training import build_model, free_memory
 
 #: The inference models, in the order of the tables.
@@ -118,6 +118,6 @@ def measure_latency(model_cfgs: dict[str, dict], batch: list[dict], spatial_batc
             description=CASE_DESCRIPTIONS[name], new_tokens=new_tokens, batch_size=len(batch),
             prompt_tokens=int(prompt_tokens[name]), latency_ms=ms, latency_ms_all=times[name],
             peak_mem_mib=memory[name].mib, mem_kind=memory[name].kind,
-            params=sum(p.numel() for p in models[name].parameters()), stock_class=type(models[name]).__name__))
+            params=count_parameters(models[name]), stock_class=type(models[name]).__name__))
         print_log(f"benchmark: {name}: {ms['median']:.1f} ms for prefill + {new_tokens} tokens", logger='current')
     return results

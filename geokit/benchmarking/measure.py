@@ -51,6 +51,11 @@ class RssSampler:
         self.peak = max(self.peak, self._rss() - self._base)
 
 
+def count_parameters(module: torch.nn.Module, trainable: bool | None = None) -> int:
+    """Parameters of ``module`` (each shared parameter once), optionally only the (non-)trainable ones."""
+    return sum(p.numel() for p in module.parameters() if trainable is None or p.requires_grad == trainable)
+
+
 def malloc_trim() -> None:
     """Return freed heap pages to the OS (glibc) so the RSS growth of the next region reflects its own peak."""
     try:

@@ -57,7 +57,7 @@ from geokit.structures import TeacherTargets
 
 from .configs import PAPER_HW, geometry_teacher, oracle_scale_teacher
 from .inputs import synthetic_samples
-from .measure import device_description, load_average, synchronize, torch_threads
+from .measure import count_parameters, device_description, load_average, synchronize, torch_threads
 from .published import PUBLISHED, published_config, vggt_1b_config, write_published_processor
 from .training import build_model, free_memory
 
@@ -358,17 +358,6 @@ def _first_tensor(value: Any) -> torch.Tensor:
     raise TypeError(f'no tensor in {type(value).__name__}')
 
 
-def numel(module: nn.Module, trainable: bool | None = None) -> int:
-    """Parameters of ``module`` (unique), optionally only the (non-)trainable ones."""
-    seen, total = set(), 0
-    for param in module.parameters():
-        if id(param) in seen or (trainable is not None and param.requires_grad != trainable):
-            continue
-        seen.add(id(param))
-        total += param.numel()
-    return total
-
-
 # ---------------------------------------------------------------------------------------------------- driver
 def quiet_optim_wrapper(model: nn.Module, optim_cfg: dict):
     """``build_optim_wrapper`` without mmengine's per-parameter log lines (thousands at paper width)."""
@@ -491,15 +480,16 @@ def _rehearse_main(configs: dict, optim_cfg: dict, samples: list[dict], settings
         optimizer_times.append((time.perf_counter() - opt_open.pop()) * 1e3)
     optimizer.register_step_pre_hook(step_started)
     optimizer.register_step_post_hook(step_ended)
-    counts = dict(params=numel(model), trainable=numel(model, True),
-                  llm_layer=numel(model.backbone.decoder_layers[0]), vit_block=numel(vision_blocks[0]))
+    counts = dict(params=count_parameters(model), trainable=count_parameters(model, True),
+                  llm_layer=count_parameters(model.backbone.decoder_layers[0]),
+                  vit_block=count_parameters(vision_blocks[0]))
     if encoder_net is not None:
-        per_layer = numel(encoder_net.frame_blocks[0]) + numel(encoder_net.global_blocks[0])
+        per_layer = count_parameters(encoder_net.frame_blocks[0]) + count_parameters(encoder_net.global_blocks[0])
         patch_blocks = getattr(encoder_net.patch_embed, 'blocks', None)
-        per_layer += numel(patch_blocks[0]) if patch_blocks else 0
+        per_layer += count_parameters(patch_blocks[0]) if patch_blocks else 0
         counts['teacher_layer'] = per_layer
         teacher_module = model.teacher if model.teacher is not None else model.fusion.spatial_encoder
-        counts['teacher'] = numel(teacher_module)
+        counts['teacher'] = count_parameters(teacher_module)
 
     # ---- training steps (GeoVR: online step 1 writes the cache shard; then cached steps on the same batch)
     captures = {'llm': Capture(model.backbone.decoder_layers[0])}
@@ -680,7 +670,7 @@ def _rehearse_sft(model_cfg: dict, optim_cfg: dict, samples: list[dict], device:
     for _ in range(2):
         log, ms, peak = measure(functools.partial(model.train_step, samples, optim_wrapper), device, timeline)
         steps.append(dict(ms=ms, peak_mib=peak, losses=_loss_values(log)))
-    counts = dict(params=numel(model), trainable=numel(model, True))
+    counts = dict(params=count_parameters(model), trainable=count_parameters(model, True))
     del model, optim_wrapper
     print_log(f"rehearse: SFT step {steps[-1]['ms'] / 1e3:.1f} s", logger='current')
     return dict(steps=steps, counts=counts)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from geokit.registry import MODELS
 
 from .configs import CASE_DESCRIPTIONS
-from .measure import interleaved_times, malloc_trim, peak_memory_per_call, summarize_ms
+from .measure import count_parameters, interleaved_times, malloc_trim, peak_memory_per_call, summarize_ms
 
 MS_PER_S = 1e3
 
@@ -74,8 +74,8 @@ class TrainCase:
         self.optim_wrapper = build_optim_wrapper(self.model, copy.deepcopy(optim_cfg))
         self.batch_size = len(batches[0])
         self._batches = cycle(batches)
-        self.params = sum(p.numel() for p in self.model.parameters())
-        self.trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        self.params = count_parameters(self.model)
+        self.trainable = count_parameters(self.model, trainable=True)
 
     def step(self) -> None:
         self.model.train_step(next(self._batches), self.optim_wrapper)
