@@ -50,11 +50,12 @@ from .latency import LATENCY_MODELS, LatencyMeasurement, measure_latency, stock_
 from .measure import device_description, load_average, rotated, torch_threads
 from .training import TrainCase, TrainingMeasurement, build_model, free_memory, measure_training
 
-__all__ = ['GOALS', 'LATENCY_MODELS', 'TRAIN_CASES', 'BenchmarkSettings', 'Goal', 'LatencyMeasurement', 'TrainCase',
-           'TrainingMeasurement', 'build_model', 'build_teacher_cache', 'dataset_samples', 'free_memory',
-           'measure_latency', 'measure_training', 'ratios_and_goals', 'resolve_device', 'rotated', 'run_benchmark',
-           'stock_generate', 'synthetic_samples']
+__all__ = ['GOALS', 'LATENCY_MODELS', 'TRAIN_CASES', 'BenchmarkInputs', 'BenchmarkSettings', 'Goal',
+           'LatencyMeasurement', 'TrainCase', 'TrainingMeasurement', 'build_model', 'build_teacher_cache',
+           'dataset_samples', 'free_memory', 'measure_latency', 'measure_training', 'prepare_inputs',
+           'ratios_and_goals', 'resolve_device', 'rotated', 'run_benchmark', 'stock_generate', 'synthetic_samples']
 
+#: The training cases, in the order of the tables (configs: :func:`~geokit.benchmarking.configs.case_model_configs`).
 TRAIN_CASES = ('sft', 'geovr_online', 'geovr_cached', 'spatial_mllm')
 #: The project whose optimizer and batches each training case uses.
 CASE_PROJECT = {'sft': 'geovr', 'geovr_online': 'geovr', 'geovr_cached': 'geovr', 'spatial_mllm': 'spatial_mllm'}
