@@ -25,6 +25,9 @@ from geokit.evaluation.probes import pool_depth_to_grid
 from geokit.geometry.pose_encoding import extrinsics_intrinsics_to_pose_encoding, normalize_to_first_frame
 from geokit.models.mllms.taps import HiddenStateTaps, TapRequest, Taps
 
+#: Floor of a token's pooled depth (metres) before the log (pooled depths of valid cells are far above it).
+MIN_DEPTH_M = 1e-6
+
 
 @dataclass
 class ProbeData:
@@ -68,10 +71,6 @@ def unique_videos(dataset, max_videos: int | None = None) -> list[int]:
             if max_videos is not None and len(indices) >= max_videos:
                 break
     return indices
-
-
-#: Floor of a token's pooled depth (metres) before the log (pooled depths of valid cells are far above it).
-MIN_DEPTH_M = 1e-6
 
 
 def _pad_frames(frames: torch.Tensor, groups: int) -> torch.Tensor:
