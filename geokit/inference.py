@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 
 from geokit.datasets.prompts import build_vsibench_prompt
 from geokit.datasets.video_io import probe_video, read_video_frames
+from geokit.engine import launch
 from geokit.registry import FRAME_SAMPLERS, MODELS
 
 VIDEO_TOKEN = '<video>'
@@ -35,7 +36,7 @@ EXPORTED_HEADS_FILE = 'geovr_heads.safetensors'
 
 def load_config(config: str | Config, cfg_options: dict | None = None) -> Config:
     """A config from a path (its ``custom_imports`` imported, so every ``type=`` is registered)."""
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    cfg = launch.load_config(config) if isinstance(config, str) else config
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     imports = cfg.get('custom_imports')
@@ -138,7 +139,7 @@ def question_prompt(question: str, question_type: str | None = None, options: Se
 
 
 def video_sample(video: str, prompt: str, frame_sampler: dict | Any, meta: dict | None = None) -> dict:
-    """A dataset-contract sample (see :mod:`geokit.datasets.vsi_datasets`) for one video and one prompt.
+    """A sample dict (docs/architecture.md, "Sample contract") for one video and one prompt.
 
     The video's own frame count and frame rate choose the frames (``frame_sampler``) and go into ``meta['fps']``.
     """

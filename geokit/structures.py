@@ -1,4 +1,7 @@
-"""Data contracts shared across geokit: what teachers produce and objectives consume."""
+"""Data contracts shared across geokit: what teachers produce and objectives consume.
+
+The fields, shapes, units and which teacher fills what: docs/architecture.md, "TeacherTargets".
+"""
 from __future__ import annotations
 
 import dataclasses

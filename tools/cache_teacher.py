@@ -22,7 +22,7 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from tqdm import tqdm
 
-from geokit.engine.launch import split_dataset_config
+from geokit.engine.launch import load_config, split_dataset_config
 from geokit.models.teachers.cached import CACHE_FORMAT, CACHE_INFO, cache_sample, write_cache_info
 from geokit.registry import DATASETS, TEACHERS
 
@@ -70,7 +70,7 @@ def check_cache_info(out: Path, info: dict) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'geokit'))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
+from geokit.engine.launch import load_config
 from geokit.inference import load_training_weights
 from geokit.models.mllms.export import export_hf
 from geokit.registry import MODELS
@@ -28,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, str]:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)

@@ -48,13 +48,13 @@ def _logged_rewards(log_scalars: dict) -> dict[str, list[float]]:
 
 def probe(config: str, checkpoints: dict[str, str], num_prompts: int, options: dict) -> dict[str, dict]:
     """:func:`fixed_prompt_reward` of each checkpoint on the first ``num_prompts`` training samples."""
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner.checkpoint import load_state_dict
 
+    from geokit.engine.launch import load_config
     from geokit.registry import DATASETS, MODELS
 
-    cfg = Config.fromfile(config)
+    cfg = load_config(config)
     cfg.merge_from_dict(options)
     init_default_scope('geokit')
     model = MODELS.build(cfg.model)

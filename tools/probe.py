@@ -19,9 +19,10 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
-from geokit.engine.launch import default_work_dir, split_dataset_config
+from geokit.datasets import distinct_videos
+from geokit.engine.launch import default_work_dir, load_config, split_dataset_config
 from geokit.engine.runner import load_checkpoint_file
-from geokit.evaluation.features import extract_probe_data, resolve_layers, unique_videos
+from geokit.evaluation.features import extract_probe_data, resolve_layers
 from geokit.evaluation.probes import (
     TASK_METRICS,
     format_probe_markdown,
@@ -66,7 +67,7 @@ def build_model(cfg: Config, checkpoint: str, device: str):
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'geokit'))
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     out = args.out or osp.join(default_work_dir(args.config), 'probes')
     os.makedirs(out, exist_ok=True)
     dataset = DATASETS.build(dict(dataset_cfg, load_geometry=True))
-    indices = unique_videos(dataset, args.max_videos)
+    indices = distinct_videos(dataset, args.max_videos)
     if len(indices) < 2:
         raise ValueError(f'{args.split} split has {len(indices)} video(s); the probes hold out whole videos and need '
                          f'at least 2 (use a larger split, e.g. --split train).')

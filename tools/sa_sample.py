@@ -27,7 +27,9 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from tqdm import tqdm
 
+from geokit.datasets import distinct_videos
 from geokit.datasets.space_aware_sampler import read_selection_rows, selection_key, space_aware_select
+from geokit.engine.launch import load_config
 from geokit.registry import DATASETS, TEACHERS
 
 
@@ -90,7 +92,7 @@ def select_video(teacher: torch.nn.Module, sample: dict, num_frames: int, device
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'geokit'))
@@ -103,9 +105,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = read_selection_rows(out) if out.is_file() else []
     done = {selection_key(row['video']) for row in rows}
     first_item = {}
-    for index in range(len(dataset)):
-        video = dataset.get_data_info(index)['meta']['video']
-        first_item.setdefault(selection_key(video), index)
+    for index in distinct_videos(dataset):
+        first_item.setdefault(selection_key(dataset.get_data_info(index)['meta']['video']), index)
     pending = [index for key, index in first_item.items() if key not in done]
     print_log(f'{len(first_item)} videos, {len(first_item) - len(pending)} already in {out}, {len(pending)} to do.',
               logger='current')

@@ -1,5 +1,5 @@
 # The tiny VGGT of the embedded default (112 px SynthVSI frames, 8 x 8 patches), loading the checkpoint shipped in
-# geokit/assets/teachers (trained by configs/teachers/vggt_tiny_synthvsi_pan.py, see docs/teachers.md).
+# geokit/assets/teachers (trained by projects/tiny_teacher/configs/vggt_tiny_synthvsi_pan.py, see docs/teachers.md).
 vggt_tiny_net = dict(
     img_size=112, patch_size=14, embed_dim=64, depth=4, num_heads=4, num_register_tokens=4,
     patch_embed='dinov2', patch_embed_cfg=dict(depth=2, num_heads=4),

@@ -22,6 +22,7 @@ import os.path as osp
 
 from mmengine.config import Config
 
+from geokit.engine.launch import load_config
 from geokit.models.mllms.qwen_vl import ASSET_ROOT
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -60,7 +61,7 @@ def load_project_configs(scale: str, cfg_options: dict | None = None) -> dict[st
         raise ValueError(f'scale must be one of {sorted(CONFIGS)}, got {scale!r}.')
     out = {}
     for name, rel in CONFIGS[scale].items():
-        cfg = Config.fromfile(osp.join(REPO_ROOT, rel))
+        cfg = load_config(osp.join(REPO_ROOT, rel))
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
         out[name] = cfg

@@ -50,6 +50,7 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from torch import nn
 
+from geokit.engine.launch import load_config
 from geokit.models.mllms.export import export_hf, load_exported
 from geokit.models.teachers.cached import CACHE_FORMAT, shard_name, video_key, write_cache_info, write_shard
 from geokit.registry import TEACHERS
@@ -400,7 +401,7 @@ def _rehearse(settings: RehearsalSettings, device: torch.device) -> dict:
     init_default_scope('geokit')
     started = time.perf_counter()
     load_before = load_average()
-    cfg = Config.fromfile(settings.config)
+    cfg = load_config(settings.config)
     if settings.cfg_options:
         cfg.merge_from_dict(settings.cfg_options)
     kind = cfg.model.backbone.type

@@ -28,7 +28,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
 from torch.utils.data import Dataset
 
-from geokit.engine.launch import build_runner, prepare_config
+from geokit.engine.launch import build_runner, load_config, prepare_config
 from geokit.registry import DATASETS, HOOKS
 
 from .published import write_published_processor
@@ -52,7 +52,7 @@ class RehearsalVideoQA(Dataset):
 
     def __init__(self, config: str, length: int = 8, seed: int = 0, num_frames: int | None = None,
                  frame_hw: tuple[int, int] | None = None) -> None:
-        self.sample = rehearsal_samples(Config.fromfile(config), seed, num_frames,
+        self.sample = rehearsal_samples(load_config(config), seed, num_frames,
                                         tuple(frame_hw) if frame_hw else None)[0]
         self.length = length
 
@@ -88,7 +88,7 @@ def runner_config(cfg: Config, settings: RehearsalSettings, strategy: str, model
     if strategy not in STRATEGY_NAMES:
         raise ValueError(f'--strategy must be one of {STRATEGY_NAMES} (configs/_base_/strategies.py), got '
                          f'{strategy!r}.')
-    strategies = Config.fromfile(STRATEGIES_FILE)
+    strategies = load_config(STRATEGIES_FILE)
     # DeepSpeed writes its own checkpoint folder; the FSDP strategy one gathered safetensors file
     checkpoint = dict(type='CheckpointHook', interval=max_iters, by_epoch=False,
                       filename_tmpl='iter_{}' if strategy.startswith('deepspeed') else 'iter_{}.safetensors')
@@ -125,7 +125,7 @@ def check_strategy(settings: RehearsalSettings, strategy: str, check_resume: boo
         the resumed run started at iteration ``steps`` (not 0) and ran exactly one more.
     """
     init_default_scope('geokit')
-    cfg = Config.fromfile(settings.config)
+    cfg = load_config(settings.config)
     if settings.cfg_options:
         cfg.merge_from_dict(settings.cfg_options)
     torch.manual_seed(settings.seed)

@@ -1,6 +1,6 @@
 """Readers for VSI-Bench (test) and VSI-590K (training) style JSONL + videos; one family for real and SynthVSI data.
 
-Each item becomes the sample dict of the data contract::
+Each item becomes the sample dict of the data contract (docs/architecture.md, "Sample contract")::
 
     {'frames': uint8 (T, H, W, 3), 'frame_indices': long (T,),
      'conversations': [{'from': 'human', 'value': '<video>\\n...'}, {'from': 'gpt', 'value': answer}],

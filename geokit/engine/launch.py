@@ -1,7 +1,10 @@
-"""What the thin entry points in ``tools/`` share: config preparation and runner construction."""
+"""What the entry points in ``tools/`` share: loading (:func:`load_config`) and preparing configs, building runners."""
 from __future__ import annotations
 
+import importlib
 import os.path as osp
+import sys
+import warnings
 
 import torch
 import torch.distributed as dist
@@ -15,6 +18,53 @@ from geokit.engine.config_checks import (
     resolve_relative_paths,
 )
 from geokit.registry import RUNNERS, check_config_types
+
+
+def load_config(path: str) -> Config:
+    """Read a config file and import its ``custom_imports``: the one way geokit's tools read a config.
+
+    A project keeps its own package beside its configs (``projects/<name>/<name>/``, imported as
+    ``projects.<name>.<name>``), which is importable only when the directory holding ``projects/`` is on
+    ``sys.path``. For each module of ``custom_imports``, the nearest ancestor directory of the config file that holds
+    the module's top-level package (a folder or ``.py`` of that name) is put on ``sys.path``, so the config works
+    from any current directory without setting ``PYTHONPATH``. Modules found in no ancestor (installed packages such
+    as ``geokit``) are imported as they are.
+
+    Raises:
+        ImportError: a module of ``custom_imports`` cannot be imported (unless the config sets
+            ``allow_failed_imports=True``, which warns instead), naming the module and the fix.
+    """
+    cfg = Config.fromfile(path, import_custom_modules=False)
+    custom = cfg.get('custom_imports') or {}
+    modules = custom.get('imports', [])
+    modules = [modules] if isinstance(modules, str) else list(modules)
+    for module in modules:
+        root = _package_root(path, module.split('.')[0])
+        if root is not None and root not in sys.path:
+            sys.path.insert(0, root)
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            message = (f'{path}: custom_imports module {module!r} cannot be imported ({error}). Fix: keep the config '
+                       f"inside the checkout that holds {module.split('.')[0]!r} (found from the config's "
+                       f'folder upwards), install the package, or remove it from custom_imports.')
+            if custom.get('allow_failed_imports', False):
+                warnings.warn(message, UserWarning, stacklevel=2)
+                continue
+            raise ImportError(message, name=module) from error
+    return cfg
+
+
+def _package_root(config_path: str, package: str) -> str | None:
+    """The nearest ancestor directory of ``config_path`` that holds ``package`` (a folder or ``<package>.py``)."""
+    folder = osp.dirname(osp.abspath(config_path))
+    while True:
+        if osp.isdir(osp.join(folder, package)) or osp.isfile(osp.join(folder, f'{package}.py')):
+            return folder
+        parent = osp.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
 
 
 def prepare_config(cfg: Config, config_path: str, work_dir: str | None = None, cfg_options: dict | None = None,
@@ -77,9 +127,13 @@ def prepare_config(cfg: Config, config_path: str, work_dir: str | None = None, c
 
 def default_work_dir(config_path: str) -> str:
     """``work_dirs/<config's folder>/<config name>``: projects name their main config ``config.py``, so the
-    folder keeps ``projects/geovr/config.py`` and ``projects/spatial_mllm/config.py`` apart."""
-    folder = osp.basename(osp.dirname(osp.abspath(config_path)))
-    return osp.join('work_dirs', folder, osp.splitext(osp.basename(config_path))[0])
+    folder keeps ``projects/geovr/config.py`` and ``projects/spatial_mllm/config.py`` apart. A project's
+    ``configs`` folder is named by its project (``projects/tiny_teacher/configs/x.py`` -> ``work_dirs/tiny_teacher/x``).
+    """
+    folder = osp.dirname(osp.abspath(config_path))
+    if osp.basename(folder) == 'configs' and osp.basename(osp.dirname(osp.dirname(folder))) == 'projects':
+        folder = osp.dirname(folder)
+    return osp.join('work_dirs', osp.basename(folder), osp.splitext(osp.basename(config_path))[0])
 
 
 def split_dataset_config(cfg: Config, split: str) -> dict:

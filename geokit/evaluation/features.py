@@ -60,19 +60,6 @@ def resolve_layers(layers: Sequence[int] | None, num_layers: int) -> tuple[int, 
     return TapRequest.from_config(dict(tokens='video', layers=list(layers)), num_layers, key='--layers').layers
 
 
-def unique_videos(dataset, max_videos: int | None = None) -> list[int]:
-    """Indices of the first item of each distinct video of a geokit video-QA dataset (questions share videos)."""
-    seen, indices = set(), []
-    for index in range(len(dataset)):
-        video = dataset.get_data_info(index)['video_path']
-        if video not in seen:
-            seen.add(video)
-            indices.append(index)
-            if max_videos is not None and len(indices) >= max_videos:
-                break
-    return indices
-
-
 def _pad_frames(frames: torch.Tensor, groups: int) -> torch.Tensor:
     """Repeat the last frame up to a multiple of ``groups`` frames (as Qwen-VL's processor pads a video)."""
     missing = -frames.shape[0] % groups

@@ -1,8 +1,8 @@
 """Pure-torch reference implementations of the loss cores that have fused Triton kernels.
 
-These functions *are* the math of the corresponding objectives (see ``docs`` / contracts section 3): the Triton
-kernels in :mod:`geokit.ops` are tested against them, and the loss modules in :mod:`geokit.models.losses` call the
-:mod:`geokit.ops` dispatchers, which fall back to these on CPU.
+These functions *are* the math of the corresponding objectives (docs/architecture.md, "Taps, heads and
+losses"): the Triton kernels in :mod:`geokit.ops` are tested against them, and the loss modules in
+:mod:`geokit.models.losses` call the :mod:`geokit.ops` dispatchers, which fall back to these on CPU.
 
 Numerics: every function accumulates in at least float32 (float64 inputs stay float64, so ``gradcheck`` works) and
 returns a 0-dim tensor of that dtype. Invalid elements (masked out, non-finite, or outside the domain of a ``log``)

@@ -112,3 +112,6 @@ def test_the_two_projects_main_configs_get_separate_default_work_dirs():
     from geokit.engine.launch import default_work_dir
     geovr, spatial = default_work_dir('projects/geovr/config.py'), default_work_dir('projects/spatial_mllm/config.py')
     assert geovr == 'work_dirs/geovr/config' and spatial == 'work_dirs/spatial_mllm/config'
+    assert default_work_dir('projects/tiny_teacher/configs/vggt_tiny_synthvsi.py') == \
+        'work_dirs/tiny_teacher/vggt_tiny_synthvsi'
+    assert default_work_dir('configs/teachers/vggt_1b.py') == 'work_dirs/teachers/vggt_1b'

@@ -9,6 +9,8 @@ they are compared with, so :class:`~geokit.models.GeometricMLLM` runs every obje
 Temporal groups: Qwen-VL's ViT merges ``frames_per_token`` consecutive frames into one token group, so a token
 group's head output carries ``frames_per_token`` per-frame predictions (channels are split, then the frame axis is
 cut to the real number of frames ``ctx.num_frames``).
+
+Every head's inputs, outputs and loss inputs: docs/architecture.md, "Taps, heads and losses".
 """
 from __future__ import annotations
 

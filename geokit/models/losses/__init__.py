@@ -5,7 +5,7 @@ Every loss is a plain function (tensors in, tensor out) plus a thin registered `
 Return convention of the modules: ``forward`` returns a ``dict``; ``out['loss']`` is the weighted, differentiable
 loss to optimise; every other entry is a detached scalar for logging (names never contain ``'loss'``, so mmengine's
 ``BaseModel.parse_losses`` would not sum them). A model typically stores ``out['loss']`` as ``loss_<objective>``
-and the other entries as metrics.
+and the other entries as metrics (docs/architecture.md, "Taps, heads and losses").
 """
 from .alignment_loss import (
     ALIGNMENT_VARIANTS,

@@ -4,6 +4,8 @@ Layer numbering follows Hugging Face's ``hidden_states`` tuple: layer ``k`` (1..
 ``k - 1`` (before the final norm); negative numbers count from the end (``-1`` = ``L``). Only the layers some
 objective asks for are kept, and only during the forward pass of the model (hooks are removed afterwards, so
 gradient-checkpoint recomputation in the backward pass never overwrites them).
+
+The objective's ``tap`` config keys and what each token kind yields: docs/architecture.md, "Taps, heads and losses".
 """
 from __future__ import annotations
 

@@ -18,6 +18,8 @@ teacher units, ``metric_scale`` in metres per teacher unit) at the teacher's ima
 
 Teachers are frozen: no parameter requires grad, ``train()`` keeps them in eval mode, and ``forward`` runs under
 ``torch.no_grad()``.
+
+Which teacher fills which target: docs/architecture.md, "TeacherTargets".
 """
 from __future__ import annotations
 

@@ -77,7 +77,8 @@ def load_vggt_weights(model: nn.Module, path: str | Path, prefix: str = '',
         model: a :class:`~geokit.models.teachers.vggt.model.VGGTNet`.
         path: ``model.safetensors`` or a directory containing it.
         prefix: only keys starting with ``prefix`` are read, with the prefix removed (e.g. ``'vggt.'`` for a
-            geokit training checkpoint of :class:`~geokit.models.teachers.trainer.VGGTGeometryModel`).
+            geokit training checkpoint of a model that holds the network as ``vggt``, such as
+            ``projects/tiny_teacher``'s ``VGGTGeometryModel``).
         skip_prefixes: checkpoint parts the network deliberately does not build; a network without a point
             head also skips ``point_head.``.
     Returns:

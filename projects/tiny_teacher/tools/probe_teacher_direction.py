@@ -1,31 +1,40 @@
 """Learnability probe for a VGGT trained from scratch: can it tell which way a shifted view moved?
 
-    python tools/probe_teacher_direction.py configs/teachers/vggt_tiny_synthvsi.py --shift 10 --steps 2000
-    python tools/probe_teacher_direction.py configs/teachers/vggt_tiny_synthvsi.py --shift 28 --steps 1500 \
+    python projects/tiny_teacher/tools/probe_teacher_direction.py \
+        projects/tiny_teacher/configs/vggt_tiny_synthvsi.py --shift 10 --steps 2000
+    python projects/tiny_teacher/tools/probe_teacher_direction.py \
+        projects/tiny_teacher/configs/vggt_tiny_synthvsi.py --shift 28 --steps 1500 \
         --init-values 1.0 --token-init-std 1.0 --readout camera-head
 
 Builds the config's ``model.net`` (a fresh network, random init), draws frames from its training dataset, and
 trains it on pairs ``[crop, the crop moved by +-shift px]`` (a pan, no wrap-around) to predict the direction
-(:func:`geokit.models.teachers.direction_probe.direction_probe`). Prints the accuracy per 50 steps and writes
-``<work_dir>/direction_probe.json``. Chance is 0.5.
+(:func:`projects.tiny_teacher.tiny_teacher.direction_probe.direction_probe`). Prints the accuracy per 50 steps and
+writes ``<work_dir>/direction_probe.json``. Chance is 0.5.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import os.path as osp
+import sys
+from pathlib import Path
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
-from geokit.engine.launch import split_dataset_config
+from geokit.engine.launch import load_config, split_dataset_config
 from geokit.evaluation.records import write_json_atomic
-from geokit.models.teachers.direction_probe import READOUTS, collect_frames, direction_probe, windowed_accuracy
 from geokit.models.teachers.preprocess import TeacherView
 from geokit.models.teachers.vggt.model import VGGTNet
 from geokit.registry import DATASETS
+
+#: the checkout that holds projects/ (three folders up): the tool runs from a fresh clone without PYTHONPATH
+CHECKOUT = str(Path(__file__).resolve().parents[3])
+if CHECKOUT not in sys.path:
+    sys.path.insert(0, CHECKOUT)
+from projects.tiny_teacher.tiny_teacher import READOUTS, collect_frames, direction_probe, windowed_accuracy  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,7 +64,7 @@ def load_frames(cfg: Config, videos: int) -> torch.Tensor:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'geokit'))

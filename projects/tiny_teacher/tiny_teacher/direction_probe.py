@@ -7,7 +7,7 @@ network must predict the direction. The readout is either a linear layer on the 
 (``'camera-head'``: does the real pose path learn it?). Both are trained with the same L1 objective towards
 ``+-target``.
 
-See docs/teachers.md ("Why the tiny teacher does not learn pose") for what it showed on SynthVSI.
+See projects/tiny_teacher/README.md ("Why the tiny teacher does not learn pose") for what it showed on SynthVSI.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .preprocess import TeacherView
-from .vggt.model import VGGTNet
+from geokit.datasets import distinct_videos
+from geokit.models.teachers.preprocess import TeacherView
+from geokit.models.teachers.vggt.model import VGGTNet
 
 #: readouts of :func:`direction_probe`
 READOUTS = ('camera-token', 'camera-head')
@@ -105,24 +106,12 @@ def direction_probe(net: VGGTNet, images: torch.Tensor, shift: int, steps: int, 
 
 
 def collect_frames(dataset, view: TeacherView, videos: int) -> torch.Tensor:
-    """``(N, 3, H, W)`` teacher-view frames in ``[0, 1]`` of the first ``videos`` distinct videos of ``dataset``.
-
-    Items are geokit samples (``frames`` uint8 ``(T, H, W, 3)``); QA datasets repeat a video for each question, so
-    videos are told apart by ``meta['video']`` where the dataset exposes it.
-    """
-    seen, frames = set(), []
-    for index in range(len(dataset)):
-        meta = dataset.get_data_info(index).get('meta', {}) if hasattr(dataset, 'get_data_info') else {}
-        key = meta.get('video', index)
-        if key in seen:
-            continue
-        seen.add(key)
-        frames.append(view.images(dataset[index]['frames'][None])[0])
-        if len(seen) >= videos:
-            break
-    if not frames:
+    """``(N, 3, H, W)`` teacher-view frames in ``[0, 1]`` of the first ``videos`` distinct videos of ``dataset``
+    (:func:`geokit.datasets.distinct_videos`; items are geokit samples, ``frames`` uint8 ``(T, H, W, 3)``)."""
+    indices = distinct_videos(dataset, videos)
+    if not indices:
         raise ValueError('collect_frames: the dataset holds no video.')
-    return torch.cat(frames)
+    return torch.cat([view.images(dataset[index]['frames'][None])[0] for index in indices])
 
 
 def windowed_accuracy(accuracies: list[float], window: int = 50) -> list[float]:

@@ -3,7 +3,7 @@
 Supervision is VGGT's: the oracle's first-frame-relative, scale-normalised targets; a camera loss on every
 camera-head refinement step (weighted ``gamma ** (n - 1 - i)``, averaged) and the confidence-aware depth loss.
 The trained network is exported with :func:`geokit.models.teachers.vggt.save_vggt_weights` and loaded by
-``VGGTTeacher(load_from=...)`` (see ``tools/train_teacher.py``).
+``VGGTTeacher(load_from=...)`` (see ``projects/tiny_teacher/tools/train_teacher.py``).
 """
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ from collections.abc import Sequence
 import torch
 from mmengine.model import BaseModel
 
+from geokit.models.teachers import OracleTeacher, stack_frames
+from geokit.models.teachers.vggt.model import VGGTNet
 from geokit.registry import LOSSES, MODELS
-
-from .base import stack_frames
-from .oracle import OracleTeacher
-from .vggt.model import VGGTNet
 
 #: frame-subset strategies of :class:`VGGTGeometryModel` (``train_window``)
 TRAIN_WINDOWS = ('random', 'contiguous')
@@ -26,8 +24,8 @@ TRAIN_WINDOWS = ('random', 'contiguous')
 class VGGTGeometryModel(BaseModel):
     """A trainable VGGT supervised by a dataset's ground-truth geometry (e.g. SynthVSI).
 
-    ``forward(frames, meta, geometry, mode)`` takes the ``pseudo_collate``-d dataset samples (lists), so it plugs
-    into ``tools/train.py`` with the datasets as they are.
+    ``forward(frames, meta, geometry, mode)`` takes the batches of ``geokit.geometry_collate`` (one list entry per
+    sample), so it plugs into ``tools/train.py`` with the datasets as they are.
 
     Args:
         net: :class:`~geokit.models.teachers.vggt.model.VGGTNet` kwargs (the size of the teacher to train).
@@ -56,13 +54,6 @@ class VGGTGeometryModel(BaseModel):
             raise ValueError(f'train_window must be one of {TRAIN_WINDOWS}, got {train_window!r}.')
         self.train_window = train_window
 
-    @staticmethod
-    def _per_sample(value: list | dict | None, batch: int) -> list | None:
-        """``pseudo_collate`` turns a list of dicts into a dict of lists; undo that."""
-        if isinstance(value, dict):
-            return [{key: item[index] for key, item in value.items()} for index in range(batch)]
-        return value
-
     def _subset(self, frames: torch.Tensor, geometry: list[dict]) -> tuple[torch.Tensor, list[dict]]:
         low, high = self.train_frames
         total = frames.shape[1]
@@ -79,9 +70,12 @@ class VGGTGeometryModel(BaseModel):
     def forward(self, frames: torch.Tensor | list[torch.Tensor], meta: list[dict] | None = None,
                 geometry: list[dict | None] | None = None, mode: str = 'loss', **unused) -> dict | list:
         """``mode='loss'``: ``{'loss_camera', 'loss_depth', ...}``; ``'predict'``/``'tensor'``: VGGT's outputs."""
+        for name, value in (('meta', meta), ('geometry', geometry)):
+            if value is not None and not isinstance(value, (list, tuple)):
+                raise TypeError(f'VGGTGeometryModel takes `{name}` as one entry per sample, got a '
+                                f'{type(value).__name__}. Fix: collate_fn=dict(type=\'geokit.geometry_collate\') '
+                                f'in the dataloader config (mmengine\'s pseudo_collate merges the samples\' dicts).')
         frames = stack_frames(frames)
-        meta = self._per_sample(meta, frames.shape[0])
-        geometry = self._per_sample(geometry, frames.shape[0])
         param = next(self.vggt.parameters())
         if mode != 'loss':
             images = self.oracle.view.images(frames.to(param.device)).to(param.dtype)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import torch
 from tqdm import tqdm
 
+from geokit.datasets import distinct_videos
 from geokit.evaluation.geometry_metric import median_scale
-from geokit.evaluation.pose_references import REFERENCE_PREDICTORS
 from geokit.geometry import (
     depth_abs_rel,
     depth_delta1,
@@ -18,34 +18,28 @@ from geokit.geometry import (
     relative_pose_errors,
     rotation_angle_deg,
 )
+from geokit.models.teachers import BaseTeacher, OracleTeacher
 
-from .base import BaseTeacher
-from .oracle import OracleTeacher
-
-
-def _video_key(meta: dict) -> str:
-    return meta.get('video') or meta.get('scene_name') or meta.get('id')
+from .pose_references import REFERENCE_PREDICTORS
 
 
-def iter_videos(dataset, max_videos: int | None = None, progress: bool = True,
-                desc: str = 'videos') -> Iterator[dict]:
-    """Each distinct video of ``dataset`` that has ground-truth ``geometry``, once (several questions share a video).
+def videos_with_geometry(dataset, max_videos: int | None = None, progress: bool = True,
+                         desc: str = 'videos') -> Iterator[dict]:
+    """The first sample of each distinct video of ``dataset`` that has ground-truth ``geometry`` (several questions
+    share a video; :func:`geokit.datasets.distinct_videos`), at most ``max_videos`` of them.
 
     Yields the dataset samples (``frames``, ``meta``, ``geometry``). Raises ``ValueError`` when there is none.
     """
-    seen = set()
-    for index in tqdm(range(len(dataset)), desc=desc, disable=not progress):
-        if hasattr(dataset, 'get_data_info') and _video_key(dataset.get_data_info(index)['meta']) in seen:
-            continue  # decode each video once
+    found = 0
+    for index in tqdm(distinct_videos(dataset), desc=desc, disable=not progress):
         sample = dataset[index]
-        key = _video_key(dict(sample['meta']))
-        if key in seen or sample.get('geometry') is None:
+        if sample.get('geometry') is None:
             continue
-        seen.add(key)
+        found += 1
         yield sample
-        if max_videos is not None and len(seen) >= max_videos:
+        if max_videos is not None and found >= max_videos:
             return
-    if not seen:
+    if not found:
         raise ValueError('found no sample with ground-truth geometry; use a SynthVSI split with load_geometry=True.')
 
 
@@ -65,7 +59,7 @@ def evaluate_teacher(teacher: BaseTeacher, dataset, max_videos: int | None = Non
         raise TypeError(f'evaluate_teacher needs a teacher with a `view`, got {type(teacher).__name__}.')
     oracle = OracleTeacher(image_size=view.image_size, patch_size=view.patch_size, mode=view.mode)
     abs_rel, delta1, rot_errors, trans_errors = [], [], [], []
-    for sample in iter_videos(dataset, max_videos, progress, desc='evaluating teacher'):
+    for sample in videos_with_geometry(dataset, max_videos, progress, desc='evaluating teacher'):
         meta = dict(sample['meta'])
         frames, geometry = sample['frames'][None], [sample['geometry']]
         gt = oracle(frames, [meta], geometry)
@@ -88,7 +82,7 @@ def evaluate_teacher(teacher: BaseTeacher, dataset, max_videos: int | None = Non
 @torch.no_grad()
 def evaluate_pose_references(dataset, max_videos: int | None = None, seed: int = 0,
                              progress: bool = True) -> dict:
-    """AUC@30 of every :data:`~geokit.evaluation.pose_references.REFERENCE_PREDICTORS` entry over all frame pairs of
+    """AUC@30 of every :data:`~.pose_references.REFERENCE_PREDICTORS` entry over all frame pairs of
     the distinct videos of ``dataset``, and how far apart those pairs are.
 
     Returns:
@@ -98,7 +92,7 @@ def evaluate_pose_references(dataset, max_videos: int | None = None, seed: int =
     """
     generator = torch.Generator().manual_seed(seed)
     extrinsics, within_fov, pair_rotation = [], [], []
-    for sample in iter_videos(dataset, max_videos, progress, desc='reference poses'):
+    for sample in videos_with_geometry(dataset, max_videos, progress, desc='reference poses'):
         geometry = sample['geometry']
         extr = torch.as_tensor(geometry['extrinsics'], dtype=torch.float64)[None]
         intrinsics = torch.as_tensor(geometry['intrinsics'], dtype=torch.float64)

@@ -1,8 +1,11 @@
 # Train a tiny VGGT teacher on SynthVSI ground truth (camera + confidence depth losses, VGGT's normalisation), from
 # VGGT's initialisation. The shipped teacher adds a pan curriculum and from-scratch init: vggt_tiny_synthvsi_pan.py.
-#   python tools/train_teacher.py configs/teachers/vggt_tiny_synthvsi.py --export /tmp/vggt_tiny_plain.safetensors
-_base_ = ['../_base_/default_runtime.py', '../_base_/schedules/adamw_iters.py', './vggt_tiny.py']
-custom_imports = dict(imports=['geokit.models.teachers', 'geokit.datasets'], allow_failed_imports=False)
+#   python projects/tiny_teacher/tools/train_teacher.py projects/tiny_teacher/configs/vggt_tiny_synthvsi.py \
+#       --export /tmp/vggt_tiny_plain.safetensors
+_base_ = ['../../../configs/_base_/default_runtime.py', '../../../configs/_base_/schedules/adamw_iters.py',
+          '../../../configs/teachers/vggt_tiny.py']
+custom_imports = dict(imports=['projects.tiny_teacher.tiny_teacher', 'geokit.models', 'geokit.datasets'],
+                      allow_failed_imports=False)
 
 model = dict(
     type='VGGTGeometryModel',
@@ -20,16 +23,15 @@ model = dict(
 data_root = 'data/synthvsi_teacher'
 synthvsi = dict(num_scenes=320, frames=16, resolution=(112, 112), seed=1)
 frame_sampler = dict(type='UniformSampler', num_frames=16)
-# batch size 1 (as the shipped teacher was trained): pseudo_collate cannot merge QA samples whose options differ in
-# type; for batches > 1 set collate_fn=dict(type='geokit.geometry_collate'), which keeps frames, geometry and meta
+# batch size 1, as the shipped teacher was trained; geometry_collate hands the model one list entry per sample
 train_dataloader = dict(
-    batch_size=1, num_workers=0, collate_fn=dict(type='pseudo_collate'),
+    batch_size=1, num_workers=0, collate_fn=dict(type='geokit.geometry_collate'),
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(type='VSI590KDataset', ann_file='train.jsonl', data_root=data_root, generate_if_missing=synthvsi,
                  frame_sampler=frame_sampler, load_geometry=True))
-# evaluation set of tools/train_teacher.py (not a runner val loop) (depth AbsRel after median scaling, pose AUC@30)
+# evaluation set of train_teacher.py (not a runner val loop) (depth AbsRel after median scaling, pose AUC@30)
 teacher_eval_dataloader = dict(
-    batch_size=1, num_workers=0, collate_fn=dict(type='pseudo_collate'),
+    batch_size=1, num_workers=0, collate_fn=dict(type='geokit.geometry_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='VSIBenchDataset', ann_file='val.jsonl', data_root=data_root, generate_if_missing=synthvsi,
                  frame_sampler=frame_sampler, load_geometry=True))

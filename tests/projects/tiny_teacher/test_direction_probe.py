@@ -11,16 +11,22 @@ import torch
 from torch.utils.data import Dataset
 
 from geokit.geometry.pose_encoding import extrinsics_intrinsics_to_pose_encoding
-from geokit.models.teachers import PanPretrainHook, VGGTGeometryModel
-from geokit.models.teachers.direction_probe import QY_INDEX, direction_probe, shifted_pairs, windowed_accuracy
 from geokit.models.teachers.vggt.aggregator import Aggregator
 from geokit.models.teachers.vggt.model import VGGTNet
 from geokit.registry import DATASETS, HOOKS
+from projects.tiny_teacher.tiny_teacher import PanPretrainHook, VGGTGeometryModel
+from projects.tiny_teacher.tiny_teacher.direction_probe import (
+    QY_INDEX,
+    direction_probe,
+    shifted_pairs,
+    windowed_accuracy,
+)
 
-from ..tool_loader import load_tool
-from .conftest import TINY_VGGT, plane_scene
+from ...teachers.conftest import TINY_VGGT, plane_scene
+from ...tool_loader import load_tool
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
+PROJECT_TOOLS = REPO / 'projects' / 'tiny_teacher' / 'tools'
 NET = {k: v for k, v in TINY_VGGT.items() if k not in ('image_size', 'feature_layers')}
 
 
@@ -91,7 +97,7 @@ def test_probe_tool_writes_accuracies(tmp_path):
         model = dict(type='VGGTGeometryModel', net={NET!r}, image_size=56, mode='crop')
         train_dataloader = dict(dataset=dict(type='_DirectionProbePlanes'))
     '''))
-    tool = load_tool('probe_teacher_direction')
+    tool = load_tool('probe_teacher_direction', PROJECT_TOOLS)
     result = tool.main([str(config), '--steps', '2', '--batch-size', '2', '--shift', '5', '--token-init-std', '1',
                         '--work-dir', str(tmp_path / 'out')])
     saved = json.loads((tmp_path / 'out' / 'direction_probe.json').read_text())
@@ -135,11 +141,10 @@ def test_a_camera_turned_right_has_negative_qy():
 
 
 def test_pan_curriculum_config_builds_its_hooks_and_a_from_scratch_model():
-    from mmengine.config import Config
-
+    from geokit.engine.launch import load_config
     from geokit.registry import MODELS
 
-    cfg = Config.fromfile(str(REPO / 'configs' / 'teachers' / 'vggt_tiny_synthvsi_pan.py'))
+    cfg = load_config(str(REPO / 'projects' / 'tiny_teacher' / 'configs' / 'vggt_tiny_synthvsi_pan.py'))
     hooks = [HOOKS.build(hook) for hook in cfg.custom_hooks]
     assert [type(h).__name__ for h in hooks] == ['RNGStateHook', 'PanPretrainHook']
     model = MODELS.build(cfg.model)

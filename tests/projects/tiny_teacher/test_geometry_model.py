@@ -1,15 +1,16 @@
-"""VGGTGeometryModel: ground-truth supervision of a VGGT from pseudo-collated samples; export -> teacher."""
+"""VGGTGeometryModel: ground-truth supervision of a VGGT from geometry_collate batches; export -> teacher."""
 from __future__ import annotations
 
 import torch
 from mmengine.dataset import pseudo_collate
 
+from geokit.datasets import geometry_collate
 from geokit.models.teachers import VGGTTeacher
-from geokit.models.teachers.evaluation import evaluate_teacher
 from geokit.models.teachers.vggt import save_vggt_weights
 from geokit.registry import MODELS
+from projects.tiny_teacher.tiny_teacher import evaluate_teacher
 
-from .conftest import TINY_VGGT, plane_scene
+from ...teachers.conftest import TINY_VGGT, plane_scene
 
 
 def test_training_step_and_export(tmp_path):
@@ -18,7 +19,7 @@ def test_training_step_and_export(tmp_path):
     model = MODELS.build(dict(type='VGGTGeometryModel', net=net, image_size=56, train_frames=(2, 3),
                               camera_loss=dict(type='CameraPoseLoss'), depth_loss=dict(type='ConfidenceDepthLoss')))
     samples = [plane_scene(num_frames=3, seed=s) for s in range(2)]
-    batch = pseudo_collate(samples)  # what the runner's dataloader hands the model
+    batch = geometry_collate(samples)  # what the runner's dataloader hands the model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(3):
@@ -55,3 +56,26 @@ def test_contiguous_train_window_draws_consecutive_frames_in_either_direction():
     assert steps == {(1, 1), (-1, -1)}
     with pytest.raises(ValueError, match='train_window must be one of'):
         MODELS.build(dict(type='VGGTGeometryModel', net=net, image_size=56, train_window='strided'))
+
+
+def test_pseudo_collated_batches_are_refused_naming_geometry_collate():
+    import pytest
+
+    net = {k: v for k, v in TINY_VGGT.items() if k not in ('image_size', 'feature_layers')}
+    model = MODELS.build(dict(type='VGGTGeometryModel', net=net, image_size=56))
+    with pytest.raises(TypeError, match="geokit.geometry_collate"):
+        model(**pseudo_collate([plane_scene(num_frames=2, seed=0)]), mode='loss')
+
+
+def _qa_sample(options, seed: int) -> dict:
+    """A plane scene as a QA dataset item: conversations and options of its own type (None or a list)."""
+    sample = plane_scene(num_frames=2, height=56, width=56, seed=seed)
+    return dict(sample, conversations=[{'from': 'human', 'value': 'q'}], meta=dict(sample['meta'], options=options))
+
+
+def test_geometry_collate_batch_of_qa_samples_trains_the_model():
+    """QA samples whose options differ in type (which pseudo_collate cannot merge) batch through geometry_collate."""
+    net = {k: v for k, v in TINY_VGGT.items() if k not in ('image_size', 'feature_layers')}
+    model = MODELS.build(dict(type='VGGTGeometryModel', net=net, image_size=56))
+    losses = model(**geometry_collate([_qa_sample(None, 0), _qa_sample(['A. 1'], 1)]), mode='loss')
+    assert torch.isfinite(losses['loss_camera']) and torch.isfinite(losses['loss_depth'])

@@ -1,10 +1,10 @@
 """Train a VGGT teacher on ground-truth geometry, export its weights and compare it with the untrained network.
 
-    python tools/train_teacher.py configs/teachers/vggt_tiny_synthvsi_pan.py \
+    python projects/tiny_teacher/tools/train_teacher.py projects/tiny_teacher/configs/vggt_tiny_synthvsi_pan.py \
         --export geokit/assets/teachers/vggt_tiny_synthvsi.safetensors
-    python tools/train_teacher.py CONFIG --eval-only --weights PATH   # evaluate exported weights only
-    python tools/train_teacher.py CONFIG --export-from work_dirs/<name>/iter_N.safetensors --export PATH
-                                                                      # export (and evaluate) a runner checkpoint
+    python projects/tiny_teacher/tools/train_teacher.py CONFIG --eval-only --weights PATH   # evaluate weights only
+    python projects/tiny_teacher/tools/train_teacher.py CONFIG \
+        --export-from work_dirs/<name>/iter_N.safetensors --export PATH    # export (and evaluate) a runner checkpoint
 
 Training is ``tools/train.py``'s (the config's ``model`` is a ``VGGTGeometryModel``); the exported file holds the
 bare VGGT state dict (official key names) that ``VGGTTeacher(load_from=...)`` loads. The evaluation runs the
@@ -18,16 +18,23 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
+from pathlib import Path
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
-from geokit.engine.launch import build_runner, prepare_config
-from geokit.models.teachers.evaluation import evaluate_pose_references, evaluate_teacher
+from geokit.engine.launch import build_runner, load_config, prepare_config
 from geokit.models.teachers.vggt import load_vggt_weights, save_vggt_weights
 from geokit.registry import DATASETS, MODELS, TEACHERS
+
+#: the checkout that holds projects/ (three folders up): the tool runs from a fresh clone without PYTHONPATH
+CHECKOUT = str(Path(__file__).resolve().parents[3])
+if CHECKOUT not in sys.path:
+    sys.path.insert(0, CHECKOUT)
+from projects.tiny_teacher.tiny_teacher import evaluate_pose_references, evaluate_teacher  # noqa: E402
 
 #: where a runner checkpoint (geokit's safetensors format) keeps the VGGT of a VGGTGeometryModel
 RUNNER_CHECKPOINT_PREFIX = 'ckpt.state_dict.vggt.'
@@ -66,7 +73,7 @@ def evaluate(cfg: Config, weights: str | None, max_videos: int | None = None) ->
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     cfg = prepare_config(cfg, config_path=args.config, work_dir=args.work_dir, cfg_options=args.cfg_options)
     weights = args.weights
     if args.export_from:

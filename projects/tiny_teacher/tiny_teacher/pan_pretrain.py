@@ -1,9 +1,9 @@
 """``PanPretrainHook``: teach a from-scratch VGGT cross-frame correspondence on pans before its geometry training.
 
 A tiny VGGT trained from random init on SynthVSI ground truth learns depth but not relative pose: its yaw stays at
-chance for thousands of steps (docs/teachers.md). The same network first trained to tell which way a seamless pan
-moved (:func:`~geokit.models.teachers.direction_probe.direction_probe`, through the camera head) picks up real
-camera turns within a few hundred steps. This hook runs that curriculum once, before the first training iteration.
+chance for thousands of steps (projects/tiny_teacher/README.md). The same network first trained to tell which way a
+seamless pan moved (:func:`~.direction_probe.direction_probe`, through the camera head) picks up real camera turns
+within a few hundred steps. This hook runs that curriculum once, before the first training iteration.
 """
 from __future__ import annotations
 

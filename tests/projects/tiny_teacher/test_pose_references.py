@@ -6,7 +6,9 @@ import math
 import pytest
 import torch
 
-from geokit.evaluation.pose_references import (
+from geokit.geometry import pose_auc, relative_pose_errors
+from projects.tiny_teacher.tiny_teacher import evaluate_pose_references
+from projects.tiny_teacher.tiny_teacher.pose_references import (
     REFERENCE_PREDICTORS,
     camera_centres,
     constant_yaw_rate,
@@ -17,8 +19,6 @@ from geokit.evaluation.pose_references import (
     static_centres,
     yaw_about_camera_y,
 )
-from geokit.geometry import pose_auc, relative_pose_errors
-from geokit.models.teachers.evaluation import evaluate_pose_references
 
 
 def _random_rotations(*shape: int) -> torch.Tensor:
