@@ -68,7 +68,6 @@ def load_model(config: str | Config, checkpoint: str, predict_geometry: bool = F
         FileNotFoundError: a fusion config with an exported directory that ``tools/export_hf.py`` did not write.
         KeyError: a training checkpoint that lacks weights of the model built from ``config``.
     """
-    from geokit.engine.runner import load_checkpoint_file
     from geokit.models.mllms.export import load_exported
 
     cfg = load_config(config, cfg_options)
@@ -102,13 +101,25 @@ def load_model(config: str | Config, checkpoint: str, predict_geometry: bool = F
                                         f're-export with tools/export_hf.py.')
             model.heads.load_state_dict(load_file(heads_file), strict=True)
     else:
-        state_dict = load_checkpoint_file(checkpoint)['state_dict']
-        missing = sorted(set(model.state_dict()) - set(state_dict))
-        if missing:
-            raise KeyError(f'{checkpoint} lacks {len(missing)} weights of the model built from the config, e.g. '
-                           f'{missing[:5]}. Use the config the checkpoint was trained with.')
-        load_state_dict(model, state_dict, strict=True)
+        load_training_weights(model, checkpoint)
     return model.to(device).eval()
+
+
+def load_training_weights(model: torch.nn.Module, checkpoint: str) -> None:
+    """Load a training checkpoint (``.safetensors`` of the whole model) into ``model``, strictly.
+
+    Raises:
+        KeyError: the checkpoint lacks weights of ``model`` (names a few; the checkpoint was trained with another
+            config).
+    """
+    from geokit.engine.runner import load_checkpoint_file
+
+    state_dict = load_checkpoint_file(checkpoint)['state_dict']
+    missing = sorted(set(model.state_dict()) - set(state_dict))
+    if missing:
+        raise KeyError(f'{checkpoint} lacks {len(missing)} weights of the model built from the config, e.g. '
+                       f'{missing[:5]}. Use the config the checkpoint was trained with.')
+    load_state_dict(model, state_dict, strict=True)
 
 
 def model_frame_sampler(cfg: Config) -> dict:

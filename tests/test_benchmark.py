@@ -156,3 +156,91 @@ def test_synthetic_paper_inputs_train_geovr_online_and_cached_on_tiny_models(tmp
         before = [p.detach().clone() for p in case.model.heads.parameters()]
         case.step()
         assert any(not torch.equal(b, p) for b, p in zip(before, case.model.heads.parameters()))
+
+
+def _timed(key: str, times: list[float]) -> dict:
+    from geokit.benchmarking.measure import summarize_ms
+
+    return {key: summarize_ms(times), f'{key}_all': times}
+
+
+def test_ratios_and_goals_on_fixed_timings():
+    """Known values: every ratio against its in-run baseline, the paired medians, and the PASS/FAIL decisions."""
+    from geokit.benchmarking.suite import ratios_and_goals
+
+    training = {'sft': _timed('step_ms', [10.0, 20.0, 30.0]),
+                'geovr_online': _timed('step_ms', [40.0, 40.0, 40.0]),
+                'geovr_cached': _timed('step_ms', [11.0, 24.0, 30.0]),  # per round 1.1, 1.2, 1.0 of SFT
+                'spatial_mllm': _timed('step_ms', [5.0, 10.0, 15.0])}
+    inference = {'base': _timed('latency_ms', [100.0, 200.0]), 'geovr_export': _timed('latency_ms', [104.0, 196.0]),
+                 'spatial_mllm': _timed('latency_ms', [300.0, 300.0])}
+    ratios, goals = ratios_and_goals(training, inference, {'speedup': 150.0})
+    expected = {'geovr_cached_vs_sft_step': 24 / 20, 'geovr_online_vs_sft_step': 2.0,
+                'geovr_cached_vs_online_step': 24 / 40, 'spatial_mllm_vs_sft_step': 0.5,
+                'geovr_export_vs_base_latency': 150 / 150, 'spatial_mllm_vs_base_latency': 2.0,
+                'insertion_speedup': 150.0, 'geovr_cached_vs_sft_step_paired': 1.1,
+                'geovr_export_vs_base_latency_paired': (1.04 + 0.98) / 2}
+    assert list(ratios) == list(expected)
+    assert ratios == pytest.approx(expected)
+    by_key = {g['key']: g for g in goals}
+    assert [g['key'] for g in goals] == ['cached_step', 'export_latency', 'insertion']
+    # judged on the paired ratio (1.1 <= 1.15) although the ratio of the medians (1.2) misses the goal
+    assert by_key['cached_step']['ratio_name'] == 'geovr_cached_vs_sft_step_paired'
+    assert by_key['cached_step']['ratio'] == pytest.approx(1.1) and by_key['cached_step']['passed'] is True
+    assert by_key['cached_step']['ratio_of_medians'] == pytest.approx(1.2)
+    assert by_key['export_latency']['passed'] is True and by_key['insertion']['passed'] is True
+    assert by_key['insertion']['ratio_name'] == 'insertion_speedup' and by_key['insertion']['goal'] == '>= 100x'
+
+    # sequential training (paper scale): steps are not paired, the goal falls back to the ratio of the medians
+    ratios, goals = ratios_and_goals(training, inference, {'speedup': 99.0}, paired_steps=False)
+    assert 'geovr_cached_vs_sft_step_paired' not in ratios
+    assert goals[0]['ratio_name'] == 'geovr_cached_vs_sft_step' and goals[0]['passed'] is False
+    assert goals[2]['passed'] is False
+    slow_export = dict(inference, geovr_export=_timed('latency_ms', [106.0, 212.0]))
+    assert ratios_and_goals(training, slow_export, {'speedup': 150.0})[1][1]['passed'] is False  # 1.06 > 1 + 5 %
+
+
+def test_goal_comparisons_and_rotation():
+    from geokit.benchmarking.goals import Goal
+    from geokit.benchmarking.measure import rotated
+
+    assert Goal('a', 'a', 'r', '<= 2', 2.0, 'at_most').passed(2.0)
+    assert not Goal('a', 'a', 'r', '<= 2', 2.0, 'at_most').passed(2.01)
+    assert Goal('b', 'b', 'r', '>= 3', 3.0, 'at_least').passed(3.0)
+    within = Goal('c', 'c', 'r', '1 +- 10 %', 1.0, 'within', tolerance=0.1)
+    assert within.passed(0.95) and within.passed(1.05) and not within.passed(1.2)
+    with pytest.raises(ValueError, match='comparison'):
+        Goal('d', 'd', 'r', '?', 1.0, 'equal').passed(1.0)
+    names = ['a', 'b', 'c']
+    assert [rotated(names, i) for i in range(4)] == [['a', 'b', 'c'], ['b', 'c', 'a'], ['c', 'a', 'b'],
+                                                     ['a', 'b', 'c']]
+    # over len(names) rounds every name stands once in every position
+    assert all(sorted(rotated(names, i)[p] for i in range(3)) == names for p in range(3))
+
+
+def test_torch_threads_restores_the_previous_setting():
+    from geokit.benchmarking.measure import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1) as used:
+        assert used == 1 == torch.get_num_threads()
+    assert torch.get_num_threads() == before
+    with torch_threads(None) as used:  # None (and 0) keep the current number
+        assert used == before
+
+
+def test_paper_scale_inputs_are_synthetic_batches_with_spatial_first_frames():
+    from geokit.benchmarking.configs import PAPER_FRAMES
+    from geokit.benchmarking.suite import prepare_inputs
+
+    settings = BenchmarkSettings(scale='paper', num_batches=2)
+    inputs = prepare_inputs(settings, load_project_configs('paper'))
+    assert inputs.batch_size == 1 and [len(b) for b in inputs.batches['geovr']] == [1, 1]
+    sample, spatial = inputs.batches['geovr'][1][0], inputs.batches['spatial_mllm'][1][0]
+    assert tuple(sample['frames'].shape) == (PAPER_FRAMES['geovr'], *PAPER_HW, 3)
+    assert tuple(spatial['frames'].shape) == (PAPER_FRAMES['spatial_mllm'], *PAPER_HW, 3)
+    assert torch.equal(spatial['frames'], sample['frames'][:PAPER_FRAMES['spatial_mllm']])
+    assert spatial['geometry'] is None and sample['geometry']['depth'].min() >= 1.5
+    # the synthetic camera slides along x: cam-from-world translation -0.05 m per frame
+    assert torch.allclose(sample['geometry']['extrinsics'][:3, 0, 3], torch.tensor([0.0, -0.05, -0.1]))
+    assert sample['meta']['ground_truth'] == '3' and sample['conversations'][1]['value'] == '3'

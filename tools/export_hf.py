@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 
 from mmengine.config import DictAction
-from mmengine.runner.checkpoint import load_state_dict
 
 from geokit.engine.launch import load_config
-from geokit.engine.runner import load_checkpoint_file
+from geokit.inference import load_training_weights
 from geokit.models.mllms.export import export_hf
 from geokit.registry import MODELS
 
@@ -37,12 +36,7 @@ def main(argv: list[str] | None = None) -> dict[str, str]:
     model_cfg['teacher'] = None          # targets are not needed to export
     model_cfg['backbone']['load_weights'] = False
     model = MODELS.build(model_cfg)
-    state_dict = load_checkpoint_file(args.checkpoint)['state_dict']
-    missing = sorted(set(model.state_dict()) - set(state_dict))
-    if missing:
-        raise KeyError(f'{args.checkpoint} lacks {len(missing)} weights of the model built from {args.config}, e.g. '
-                       f'{missing[:5]}. Export with the config the checkpoint was trained with.')
-    load_state_dict(model, state_dict, strict=True)
+    load_training_weights(model, args.checkpoint)
     written = export_hf(model.eval(), args.out, objectives_cfg=model_cfg.get('objectives'),
                         fusion_cfg=model_cfg.get('fusion'), data_preprocessor_cfg=model_cfg.get('data_preprocessor'))
     extra = f", spatial encoder + connector: {written['fusion']}" if 'fusion' in written else ''

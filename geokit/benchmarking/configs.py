@@ -38,6 +38,9 @@ TINY_PROCESSORS = {'Qwen3VLBackbone': 'geokit://mllms/tiny-qwen3vl', 'Qwen25VLBa
 #: Architecture dict names looked up in the paper configs.
 ARCH_KEYS = {'Qwen3VLBackbone': 'qwen3vl_2b_arch', 'Qwen25VLBackbone': 'qwen25vl_3b_arch'}
 
+#: VGGT's input size and patch size (pixels): the view an oracle scale teacher shares with the geometry teacher.
+VGGT_IMAGE_SIZE, VGGT_PATCH_SIZE = 518, 14
+
 TOKEN_KEYS = ('image_token_id', 'video_token_id', 'vision_start_token_id', 'vision_end_token_id')
 
 #: Paper-scale synthetic inputs: frames per video and frame size (VSI-Bench videos are 640 x 480).
@@ -86,6 +89,18 @@ def paper_backbone(backbone: dict, cfg: Config) -> dict:
     return backbone
 
 
+def geometry_teacher(teacher: dict) -> dict:
+    """The geometry teacher of a teacher config: the ``geometry`` part of a ``MetricScaleTeacher``, else itself."""
+    return teacher['geometry'] if teacher.get('type') == 'MetricScaleTeacher' else teacher
+
+
+def oracle_scale_teacher(teacher: dict) -> dict:
+    """An ``OracleTeacher`` (metric scale from the sample's ground truth) on the same view as the geometry
+    ``teacher``: it stands in for the paper configs' metric-depth network, which needs a local checkpoint."""
+    return dict(type='OracleTeacher', image_size=teacher.get('image_size', VGGT_IMAGE_SIZE),
+                patch_size=VGGT_PATCH_SIZE, mode=teacher.get('mode', 'crop'))
+
+
 def case_model_configs(configs: dict[str, Config], scale: str, cache_dir: str | None) -> dict[str, dict]:
     """Model configs of the four training cases (see the module docstring)."""
     geovr = configs['geovr'].model.to_dict()
@@ -93,12 +108,9 @@ def case_model_configs(configs: dict[str, Config], scale: str, cache_dir: str | 
     if scale == 'paper':
         geovr['backbone'] = paper_backbone(geovr['backbone'], configs['geovr'])
         spatial['backbone'] = paper_backbone(spatial['backbone'], configs['spatial_mllm'])
-        teacher = geovr['teacher']
-        if teacher.get('type') == 'MetricScaleTeacher':
-            teacher = teacher['geometry']
+        teacher = geometry_teacher(geovr['teacher'])
         geovr['teacher'] = dict(teacher, load_from=None)
-        geovr['scale_teacher'] = dict(type='OracleTeacher', image_size=teacher.get('image_size', 518),
-                                      patch_size=14, mode=teacher.get('mode', 'crop'))
+        geovr['scale_teacher'] = oracle_scale_teacher(teacher)
         spatial['fusion']['spatial_encoder']['load_from'] = None
     sft = copy.deepcopy(geovr)
     sft.update(teacher=None, scale_teacher=None, objectives=[])

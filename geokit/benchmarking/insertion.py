@@ -10,7 +10,7 @@ import torch
 
 from geokit.models.mllms.geometry_tokens import insert_geometry_tokens
 
-from .measure import summarize_ms, time_call
+from .measure import summarize_ms, time_call, torch_threads
 
 #: Token ids of the synthetic batch (any distinct ids work).
 VIDEO, CAMERA, SCALE, PAD, VISION_START, VISION_END, TEXT = 10, 11, 12, 0, 13, 14, 100
@@ -134,19 +134,13 @@ def benchmark_insertion(frames: int = 32, tokens_per_frame: int = 256, batch_siz
                                   insert_geometry_tokens_loop(**kwargs, padding_side=side))
                     for side in ('right', 'left'))
     cpu = torch.device('cpu')
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads) as used_threads:
         insert_geometry_tokens(**kwargs)                                       # warm-up
         vectorised, loop = [], []
         for _ in range(reps):
             vectorised.append(time_call(lambda: [insert_geometry_tokens(**kwargs) for _ in range(inner)], cpu)
                               / inner)
             loop.append(time_call(lambda: insert_geometry_tokens_loop(**kwargs), cpu))
-        used_threads = torch.get_num_threads()
-    finally:
-        torch.set_num_threads(previous)
     vec_ms, loop_ms = summarize_ms(vectorised), summarize_ms(loop)
     return dict(frames=frames, tokens_per_frame=tokens_per_frame, batch_size=batch_size,
                 tokens=int(kwargs['input_ids'].numel()), threads=used_threads, identical=identical,

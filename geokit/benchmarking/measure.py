@@ -16,7 +16,8 @@ import platform
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import torch
 
@@ -48,6 +49,11 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self._rss() - self._base)
+
+
+def count_parameters(module: torch.nn.Module, trainable: bool | None = None) -> int:
+    """Parameters of ``module`` (each shared parameter once), optionally only the (non-)trainable ones."""
+    return sum(p.numel() for p in module.parameters() if trainable is None or p.requires_grad == trainable)
 
 
 def malloc_trim() -> None:
@@ -100,6 +106,52 @@ def time_call(fn: Callable[[], object], device: torch.device) -> float:
     fn()
     synchronize(device)
     return (time.perf_counter() - start) * 1e3
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[int]:
+    """Run the block with ``threads`` torch intra-op threads (None or 0: keep the current number), restoring the
+    previous number afterwards; yields the number in use."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(previous)
+
+
+def rotated(names: Sequence[str], index: int) -> list[str]:
+    """``names`` starting at ``index % len(names)``: over the rounds every case runs in every position of a round
+    (measured on the shared CPU: the first model of a round ran ~15 % slower than the second)."""
+    shift = index % len(names)
+    return list(names[shift:]) + list(names[:shift])
+
+
+def peak_memory_per_call(calls: Mapping[str, Callable[[], object]], device: torch.device,
+                         after_call: Callable[[], object] | None = None) -> dict[str, PeakMemory]:
+    """One call of each, in order, inside :class:`PeakMemory`; ``after_call`` runs after each (a progress bar)."""
+    memory = {}
+    for name, call in calls.items():
+        with PeakMemory(device) as peak:
+            call()
+        memory[name] = peak
+        if after_call is not None:
+            after_call()
+    return memory
+
+
+def interleaved_times(calls: Mapping[str, Callable[[], object]], rounds: int, device: torch.device,
+                      after_call: Callable[[], object] | None = None) -> dict[str, list[float]]:
+    """``rounds`` rounds of one timed call (:func:`time_call`, ms) of each, in the :func:`rotated` order of the
+    round, so slow drifts of a shared machine's load hit every call alike; ``{name: [ms per round]}``."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for index in range(rounds):
+        for name in rotated(list(calls), index):
+            times[name].append(time_call(calls[name], device))
+            if after_call is not None:
+                after_call()
+    return times
 
 
 def summarize_ms(times: Sequence[float]) -> dict[str, float]:

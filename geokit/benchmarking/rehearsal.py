@@ -30,7 +30,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import gc
 import json
 import os
 import os.path as osp
@@ -54,13 +53,14 @@ from torch import nn
 from geokit.engine.launch import load_config
 from geokit.models.mllms.export import export_hf, load_exported
 from geokit.models.teachers.cached import CACHE_FORMAT, shard_name, video_key, write_cache_info, write_shard
-from geokit.registry import MODELS, TEACHERS
+from geokit.registry import TEACHERS
 from geokit.structures import TeacherTargets
 
-from .configs import PAPER_HW
-from .measure import device_description, load_average, malloc_trim, synchronize
+from .configs import PAPER_HW, geometry_teacher, oracle_scale_teacher
+from .inputs import synthetic_samples
+from .measure import count_parameters, device_description, load_average, synchronize, torch_threads
 from .published import PUBLISHED, published_config, vggt_1b_config, write_published_processor
-from .suite import synthetic_samples
+from .training import build_model, free_memory
 
 #: Full depths of the released networks (their public configs).
 VGGT_1B_DEPTH = 24
@@ -182,12 +182,10 @@ def rehearsal_model_configs(cfg: Config, settings: RehearsalSettings, processor_
     full['teacher'] = VGGT_1B_DEPTH
     configs = {}
     if model.get('teacher') is not None:
-        teacher = model['teacher']
-        if teacher.get('type') == 'MetricScaleTeacher':
+        if model['teacher'].get('type') == 'MetricScaleTeacher':
             # the metric-depth network needs a local checkpoint: the synthetic video's ground truth stands in
-            teacher = teacher['geometry']
-            model['scale_teacher'] = dict(type='OracleTeacher', image_size=teacher.get('image_size', 518),
-                                          patch_size=14, mode=teacher.get('mode', 'crop'))
+            model['scale_teacher'] = oracle_scale_teacher(geometry_teacher(model['teacher']))
+        teacher = geometry_teacher(model['teacher'])
         inner, layer_map = truncated_vggt(teacher, depth)
         model['teacher'] = dict(type='TruncatedLayerTeacher', teacher=inner, layer_map=layer_map)
         cached = copy.deepcopy(model)
@@ -361,31 +359,7 @@ def _first_tensor(value: Any) -> torch.Tensor:
     raise TypeError(f'no tensor in {type(value).__name__}')
 
 
-def numel(module: nn.Module, trainable: bool | None = None) -> int:
-    """Parameters of ``module`` (unique), optionally only the (non-)trainable ones."""
-    seen, total = set(), 0
-    for param in module.parameters():
-        if id(param) in seen or (trainable is not None and param.requires_grad != trainable):
-            continue
-        seen.add(id(param))
-        total += param.numel()
-    return total
-
-
 # ---------------------------------------------------------------------------------------------------- driver
-def free(device: torch.device) -> None:
-    gc.collect()
-    if device.type == 'cuda':
-        torch.cuda.empty_cache()
-    malloc_trim()
-
-
-def build(model_cfg: dict, device: torch.device) -> nn.Module:
-    with torch.device(device):
-        model = MODELS.build(copy.deepcopy(model_cfg))
-    return model.to(device).train()
-
-
 def quiet_optim_wrapper(model: nn.Module, optim_cfg: dict):
     """``build_optim_wrapper`` without mmengine's per-parameter log lines (thousands at paper width)."""
     from mmengine.logging import MMLogger
@@ -419,13 +393,8 @@ def rehearse(settings: RehearsalSettings) -> dict:
                            '--device cpu (truncated depth).')
     if settings.steps < 2:
         raise ValueError('steps must be >= 2 (GeoVR: one online step that fills the cache, then cached steps).')
-    previous_threads = torch.get_num_threads()
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads(settings.threads):
         return _rehearse(settings, device)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _rehearse(settings: RehearsalSettings, device: torch.device) -> dict:
@@ -462,9 +431,9 @@ def _rehearse(settings: RehearsalSettings, device: torch.device) -> dict:
         print_log(f'rehearse: building {kind} at the release widths ({full}) -> truncated', logger='current')
         main = _rehearse_main(configs, optim_cfg, samples, settings, device, timeline, cache_dir, full, results)
         results.update(main)
-        free(device)
+        free_memory(device)
         results['sft'] = _rehearse_sft(configs['sft'], optim_cfg, samples, device, timeline)
-        free(device)
+        free_memory(device)
         results['extrapolation'] = extrapolate(results, full, settings)
     results['wall_s'] = time.perf_counter() - started
     results['load_average_after'] = load_average()
@@ -474,7 +443,7 @@ def _rehearse(settings: RehearsalSettings, device: torch.device) -> dict:
 def _rehearse_main(configs: dict, optim_cfg: dict, samples: list[dict], settings: RehearsalSettings,
                    device: torch.device, timeline: MemoryTimeline, cache_dir: str, full: dict,
                    results: dict) -> dict:
-    model = build(configs['main'], device)
+    model = build_model(configs['main'], device).train()
     optim_wrapper = quiet_optim_wrapper(model, optim_cfg)
     hf = model.backbone.hf_model
     probe = ForwardProbe(device, timeline)
@@ -512,15 +481,16 @@ def _rehearse_main(configs: dict, optim_cfg: dict, samples: list[dict], settings
         optimizer_times.append((time.perf_counter() - opt_open.pop()) * 1e3)
     optimizer.register_step_pre_hook(step_started)
     optimizer.register_step_post_hook(step_ended)
-    counts = dict(params=numel(model), trainable=numel(model, True),
-                  llm_layer=numel(model.backbone.decoder_layers[0]), vit_block=numel(vision_blocks[0]))
+    counts = dict(params=count_parameters(model), trainable=count_parameters(model, True),
+                  llm_layer=count_parameters(model.backbone.decoder_layers[0]),
+                  vit_block=count_parameters(vision_blocks[0]))
     if encoder_net is not None:
-        per_layer = numel(encoder_net.frame_blocks[0]) + numel(encoder_net.global_blocks[0])
+        per_layer = count_parameters(encoder_net.frame_blocks[0]) + count_parameters(encoder_net.global_blocks[0])
         patch_blocks = getattr(encoder_net.patch_embed, 'blocks', None)
-        per_layer += numel(patch_blocks[0]) if patch_blocks else 0
+        per_layer += count_parameters(patch_blocks[0]) if patch_blocks else 0
         counts['teacher_layer'] = per_layer
         teacher_module = model.teacher if model.teacher is not None else model.fusion.spatial_encoder
-        counts['teacher'] = numel(teacher_module)
+        counts['teacher'] = count_parameters(teacher_module)
 
     # ---- training steps (GeoVR: online step 1 writes the cache shard; then cached steps on the same batch)
     captures = {'llm': Capture(model.backbone.decoder_layers[0])}
@@ -546,7 +516,7 @@ def _rehearse_main(configs: dict, optim_cfg: dict, samples: list[dict], settings
             cache = _write_cache(teacher_out[0], samples[0], cache_dir)
             teacher_out.clear()
             model.frozen['teacher'] = TEACHERS.build(configs['cached']['teacher'])  # frees the online one
-            free(device)
+            free_memory(device)
     for capture in captures.values():
         capture.close()
     probe.close()
@@ -615,7 +585,7 @@ def _rehearse_main(configs: dict, optim_cfg: dict, samples: list[dict], settings
     generation = _generate(model, samples, settings, device, timeline)
     del optim_wrapper, optimizer
     model.zero_grad(set_to_none=True)
-    free(device)
+    free_memory(device)
     export = _export_round_trip(model, configs['main'], samples, device)
     return dict(steps=steps, components=components, counts=counts, hidden_bytes_per_layer=hidden_bytes,
                 teacher_cache=cache, generation=generation, export=export)
@@ -693,13 +663,13 @@ def _export_round_trip(model: nn.Module, model_cfg: dict, samples: list[dict], d
 
 def _rehearse_sft(model_cfg: dict, optim_cfg: dict, samples: list[dict], device: torch.device,
                   timeline: MemoryTimeline) -> dict:
-    model = build(model_cfg, device)
+    model = build_model(model_cfg, device).train()
     optim_wrapper = quiet_optim_wrapper(model, optim_cfg)
     steps = []
     for _ in range(2):
         log, ms, peak = measure(functools.partial(model.train_step, samples, optim_wrapper), device, timeline)
         steps.append(dict(ms=ms, peak_mib=peak, losses=_loss_values(log)))
-    counts = dict(params=numel(model), trainable=numel(model, True))
+    counts = dict(params=count_parameters(model), trainable=count_parameters(model, True))
     del model, optim_wrapper
     print_log(f"rehearse: SFT step {steps[-1]['ms'] / 1e3:.1f} s", logger='current')
     return dict(steps=steps, counts=counts)

@@ -4,7 +4,12 @@ from __future__ import annotations
 import os
 import os.path as osp
 
-from geokit.evaluation.records import write_json_atomic, write_text_atomic
+from geokit.evaluation.records import save_figure_atomic, write_json_atomic, write_text_atomic
+
+from .goals import GOALS_BY_KEY
+
+#: Resolution of ``benchmark.png``.
+PLOT_DPI = 100
 
 
 def _mem(entry: dict) -> str:
@@ -71,9 +76,10 @@ def plot(results: dict, path: str) -> None:
                    yerr=[inference[n]['latency_ms']['iqr'] / 2 for n in models], color='tab:green')
     axes[1, 0].set_title(f"inference: prefill + {inference[models[0]]['new_tokens']} tokens (median ms)")
     goals = results['goals']
-    labels = ['cached / SFT step', 'export / base latency', 'insertion speed-up / 100']
-    values = [goals[0]['ratio'], goals[1]['ratio'], goals[2]['ratio'] / 100]
-    targets = [1.15, 1.0, 1.0]
+    definitions = [GOALS_BY_KEY[goal['key']] for goal in goals]
+    labels = [d.plot_label for d in definitions]
+    values = [goal['ratio'] / d.plot_scale for goal, d in zip(goals, definitions)]
+    targets = [d.target / d.plot_scale for d in definitions]
     colors = ['tab:green' if g['passed'] else 'tab:red' for g in goals]
     axes[1, 1].bar(labels, values, color=colors)
     axes[1, 1].scatter(labels, targets, marker='_', s=2000, color='black', label='goal')
@@ -83,9 +89,7 @@ def plot(results: dict, path: str) -> None:
         ax.tick_params(axis='x', labelrotation=15)
     fig.suptitle(f"geokit benchmark, scale {results['scale']}, {results['device']}")
     fig.tight_layout()
-    tmp = f'{path}.tmp{os.getpid()}.png'
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
+    save_figure_atomic(fig, path, dpi=PLOT_DPI)
 
 
 def write_report(results: dict, out_dir: str) -> dict[str, str]:

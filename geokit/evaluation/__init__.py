@@ -1,9 +1,10 @@
 """Evaluation: VSI-Bench scoring by the official rules, geometry metrics of the heads, linear probes.
 
 Importing this package registers ``VSIBenchMetric`` and ``GeometryMetric`` (METRICS) and ``SkipScoredSampler``
-(DATA_SAMPLERS). :mod:`geokit.evaluation.probes` (ridge probes, reports, plots) and
-:mod:`geokit.evaluation.features` (frozen hidden states + geometry targets for the probes, ``tools/probe.py``)
-are imported on demand.
+(DATA_SAMPLERS). :mod:`geokit.evaluation.probes` (the depth and pose probe tasks; fitting in
+:mod:`~geokit.evaluation.ridge_probe`, reports in :mod:`~geokit.evaluation.probe_report`) and
+:mod:`geokit.evaluation.features` (frozen hidden states + geometry targets for the probes, ``tools/probe.py``) are
+imported on demand.
 """
 from geokit.evaluation.geometry_metric import GeometryMetric, median_scale
 from geokit.evaluation.samplers import SkipScoredSampler, sample_id

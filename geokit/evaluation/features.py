@@ -15,7 +15,7 @@ probes compare a baseline with a geometry-trained model.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +24,9 @@ from tqdm import tqdm
 from geokit.evaluation.probes import pool_depth_to_grid
 from geokit.geometry.pose_encoding import extrinsics_intrinsics_to_pose_encoding, normalize_to_first_frame
 from geokit.models.mllms.taps import HiddenStateTaps, TapRequest, Taps
+
+#: Floor of a token's pooled depth (metres) before the log (pooled depths of valid cells are far above it).
+MIN_DEPTH_M = 1e-6
 
 
 @dataclass
@@ -64,21 +67,101 @@ def _pad_frames(frames: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 def _depth_targets(depth: torch.Tensor, grid: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(T, H, W)`` metres -> log depth ``(T', h, w)`` per token and its validity (valid in all group frames)."""
+    """``(T, H, W)`` metres -> log depth ``(T', h, w)`` per token and its validity (valid in all group frames).
+
+    ``grid`` is the token grid ``(T', h, w)``: ``T'`` temporal groups of ``ceil(T / T')`` frames (the last frame
+    repeated to fill the last group), each frame pooled onto ``h x w`` cells; the target is the mean over the
+    group's frames of the log of the cell's depth.
+    """
     groups, h, w = grid
     depth = _pad_frames(depth.float(), groups)
     pooled, valid = pool_depth_to_grid(depth, (h, w))
     pooled = pooled.reshape(groups, -1, h, w)
     valid = valid.reshape(groups, -1, h, w).all(1)
-    return pooled.clamp(min=1e-6).log().mean(1), valid
+    return pooled.clamp(min=MIN_DEPTH_M).log().mean(1), valid
 
 
 def _pose_targets(geometry: dict, groups: int, image_hw: tuple[int, int]) -> torch.Tensor:
     """Pose encodings ``(T', 9)`` of the first frame of each temporal group, relative to frame 0."""
     frames = geometry['extrinsics'].shape[0]
-    first = (torch.arange(groups) * -(-frames // groups)).clamp(max=frames - 1)
+    frames_per_group = -(-frames // groups)  # ceil: the padded video's group length
+    first = (torch.arange(groups) * frames_per_group).clamp(max=frames - 1)
     extrinsics = normalize_to_first_frame(geometry['extrinsics'].float()[None])[0][first]
     return extrinsics_intrinsics_to_pose_encoding(extrinsics, geometry['intrinsics'].float()[first], image_hw)
+
+
+def _check_geometry(batch: list[dict]) -> None:
+    for sample in batch:
+        if sample.get('geometry') is None:
+            raise ValueError(f"sample {sample['meta'].get('id')} has no ground-truth geometry; probes need "
+                             f"depth and cameras: set <split>_dataloader.dataset.load_geometry=True on a dataset "
+                             f"that has them (SynthVSI).")
+
+
+def _video_token_states(model, batch: list[dict], request: TapRequest, tapper: HiddenStateTaps) -> Taps:
+    """Run ``batch`` as at inference (prompt only) and gather the video tokens' hidden states at the requested
+    layers: ``taps.video[layer]`` is ``(B, T', h, w, D)``."""
+    backbone = model.backbone
+    data = model.data_preprocessor(batch, training=False)
+    inputs, data_samples = data['inputs'], data['data_samples']
+    vision = model.encode_vision(inputs, data_samples)  # the model's own vision path (fusion included)
+    with tapper.capture(request.layers) as states:
+        backbone.language_forward(inputs['input_ids'], inputs['attention_mask'], inputs['mm_token_type_ids'],
+                                  inputs['video_grid_thw'], vision,
+                                  second_per_grid_ts=inputs.get('second_per_grid_ts'),
+                                  geometry_tokens=bool(inputs.get('geometry_tokens', False)))
+    return Taps.gather(states, [request], inputs['input_ids'], inputs['video_grid_thw'],
+                       backbone.spatial_merge_size, {'video': backbone.video_token_id})
+
+
+class _ProbeRows:
+    """Accumulates the rows of both probe tasks, one video at a time (group id = the video's position)."""
+
+    def __init__(self, layers: Sequence[int]) -> None:
+        self.layers = tuple(layers)
+        self.depth_features: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
+        self.pose_features: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
+        self.depth_targets, self.depth_groups, self.pose_targets, self.pose_groups = [], [], [], []
+        self.videos: list[str] = []
+        self.image_hw: tuple[int, int] | None = None
+
+    def add_video(self, sample: dict, tokens: dict[int, torch.Tensor]) -> None:
+        """One video's rows; ``tokens``: ``{layer: (T', h, w, D)}`` its video tokens' hidden states."""
+        geometry = sample['geometry']
+        self.image_hw = tuple(geometry['depth'].shape[-2:])
+        group_id = len(self.videos)
+        self.videos.append(str(sample['meta'].get('video')))
+        groups, h, w = next(iter(tokens.values())).shape[:3]
+        log_depth, valid = _depth_targets(geometry['depth'], (groups, h, w))
+        self.depth_targets.append(log_depth[valid][:, None])
+        self.depth_groups.append(torch.full((int(valid.sum()),), group_id))
+        self.pose_targets.append(_pose_targets(geometry, groups, self.image_hw))
+        self.pose_groups.append(torch.full((groups,), group_id))
+        for layer in self.layers:
+            layer_tokens = tokens[layer].float().cpu()
+            self.depth_features[layer].append(layer_tokens[valid])
+            self.pose_features[layer].append(layer_tokens.mean((1, 2)))  # a temporal group's mean token
+
+    def to_probe_data(self) -> ProbeData:
+        if not self.videos:
+            raise ValueError('no samples to extract probe features from; check the dataset split.')
+        return ProbeData(
+            depth_features={layer: torch.cat(f) for layer, f in self.depth_features.items()},
+            depth_targets=torch.cat(self.depth_targets), depth_groups=torch.cat(self.depth_groups),
+            pose_features={layer: torch.cat(f) for layer, f in self.pose_features.items()},
+            pose_targets=torch.cat(self.pose_targets), pose_groups=torch.cat(self.pose_groups),
+            image_hw=self.image_hw, layers=self.layers, videos=self.videos)
+
+
+def _batches(samples: Iterable[dict], batch_size: int) -> Iterator[list[dict]]:
+    batch: list[dict] = []
+    for sample in samples:
+        batch.append(sample)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @torch.no_grad()
@@ -98,60 +181,15 @@ def extract_probe_data(model, samples: Iterable[dict], layers: Sequence[int], ba
         ValueError: a sample without geometry (names the config key to set).
     """
     model.eval()
-    backbone = model.backbone
     request = TapRequest('video', tuple(layers))
-    tapper = HiddenStateTaps(backbone.decoder_layers)
-    depth_feats: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
-    pose_feats: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
-    depth_targets, depth_groups, pose_targets, pose_groups, videos = [], [], [], [], []
-    image_hw = None
-
-    def run(batch: list[dict]) -> None:
-        nonlocal image_hw
-        for sample in batch:
-            if sample.get('geometry') is None:
-                raise ValueError(f"sample {sample['meta'].get('id')} has no ground-truth geometry; probes need "
-                                 f"depth and cameras: set <split>_dataloader.dataset.load_geometry=True on a dataset "
-                                 f"that has them (SynthVSI).")
-        data = model.data_preprocessor(batch, training=False)
-        inputs, data_samples = data['inputs'], data['data_samples']
-        vision = model.encode_vision(inputs, data_samples)  # the model's own vision path (fusion included)
-        with tapper.capture(request.layers) as states:
-            backbone.language_forward(inputs['input_ids'], inputs['attention_mask'], inputs['mm_token_type_ids'],
-                                      inputs['video_grid_thw'], vision,
-                                      second_per_grid_ts=inputs.get('second_per_grid_ts'),
-                                      geometry_tokens=bool(inputs.get('geometry_tokens', False)))
-        taps = Taps.gather(states, [request], inputs['input_ids'], inputs['video_grid_thw'],
-                           backbone.spatial_merge_size, {'video': backbone.video_token_id})
-        groups, h, w = taps.video[request.layers[0]].shape[1:4]
+    tapper = HiddenStateTaps(model.backbone.decoder_layers)
+    rows = _ProbeRows(request.layers)
+    progress = tqdm(total=total, desc='probe features', unit='video')
+    for batch in _batches(samples, batch_size):
+        _check_geometry(batch)
+        taps = _video_token_states(model, batch, request, tapper)
         for index, sample in enumerate(batch):
-            geometry = sample['geometry']
-            image_hw = tuple(geometry['depth'].shape[-2:])
-            group_id = len(videos)
-            videos.append(str(sample['meta'].get('video')))
-            log_depth, valid = _depth_targets(geometry['depth'], (groups, h, w))
-            depth_targets.append(log_depth[valid][:, None])
-            depth_groups.append(torch.full((int(valid.sum()),), group_id))
-            pose_targets.append(_pose_targets(geometry, groups, image_hw))
-            pose_groups.append(torch.full((groups,), group_id))
-            for layer in request.layers:
-                tokens = taps.video[layer][index].float().cpu()  # (T', h, w, D)
-                depth_feats[layer].append(tokens[valid])
-                pose_feats[layer].append(tokens.mean((1, 2)))
-
-    batch: list[dict] = []
-    for sample in tqdm(samples, total=total, desc='probe features', unit='video'):
-        batch.append(sample)
-        if len(batch) == batch_size:
-            run(batch)
-            batch = []
-    if batch:
-        run(batch)
-    if not videos:
-        raise ValueError('no samples to extract probe features from; check the dataset split.')
-    return ProbeData(
-        depth_features={layer: torch.cat(f) for layer, f in depth_feats.items()},
-        depth_targets=torch.cat(depth_targets), depth_groups=torch.cat(depth_groups),
-        pose_features={layer: torch.cat(f) for layer, f in pose_feats.items()},
-        pose_targets=torch.cat(pose_targets), pose_groups=torch.cat(pose_groups), image_hw=image_hw,
-        layers=tuple(request.layers), videos=videos)
+            rows.add_video(sample, {layer: taps.video[layer][index] for layer in request.layers})
+        progress.update(len(batch))
+    progress.close()
+    return rows.to_probe_data()

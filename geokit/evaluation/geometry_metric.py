@@ -7,7 +7,6 @@ aggregates over the test set.
 from __future__ import annotations
 
 import math
-import os
 import os.path as osp
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,8 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from mmengine.evaluator import BaseMetric
-from safetensors.torch import save_file
 
+from geokit.engine.checkpoint import atomic_save_safetensors
 from geokit.evaluation.batch import batch_field
 from geokit.evaluation.records import resolve_out_dir
 from geokit.geometry.metrics import depth_abs_rel, depth_delta1, pose_auc, relative_pose_errors
@@ -233,8 +232,7 @@ class GeometryMetric(BaseMetric):
         if meta is None or 'id' not in meta:
             raise KeyError("GeometryMetric(save_predictions=True) needs output['meta']['id'] to name the file.")
         path = osp.join(self.out_dir, f'{meta["id"]}.safetensors')
-        save_file({key: value.detach().cpu().contiguous() for key, value in tensors.items()}, path + '.tmp')
-        os.replace(path + '.tmp', path)
+        atomic_save_safetensors({key: value.detach().cpu().contiguous() for key, value in tensors.items()}, path)
 
     def compute_metrics(self, results: list[dict]) -> dict[str, float]:
         """Means over samples (depth, scale) and over all frame pairs (pose)."""

@@ -95,6 +95,15 @@ def write_text_atomic(path: str, text: str) -> None:
     os.replace(tmp_path, path)
 
 
+def save_figure_atomic(figure, path: str, **savefig_kwargs) -> str:
+    """Save a matplotlib ``Figure`` as a PNG at ``path`` through a temporary file and ``os.replace`` (a reader never
+    sees half an image); ``savefig_kwargs`` go to ``Figure.savefig`` (e.g. ``dpi``). Returns ``path``."""
+    tmp_path = f'{path}.tmp{os.getpid()}.png'  # savefig picks the format from the suffix
+    figure.savefig(tmp_path, **savefig_kwargs)
+    os.replace(tmp_path, path)
+    return path
+
+
 def write_json_atomic(path: str, obj: object) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     write_text_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + '\n')

@@ -7,6 +7,8 @@ import os
 import os.path as osp
 from collections.abc import Sequence
 
+from geokit.evaluation.records import save_figure_atomic
+
 
 def find_scalars(path: str) -> str:
     """``path`` itself if it is a ``scalars.json``, else the newest ``*/vis_data/scalars.json`` under it.
@@ -66,7 +68,5 @@ def plot_training_curves(series: dict[str, list[tuple[int, float]]], path: str,
         figure.suptitle(title)
     figure.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp.png'
-    figure.savefig(tmp)
-    os.replace(tmp, path)
+    save_figure_atomic(figure, path)
     return keys

@@ -9,13 +9,13 @@ camera 0's frame, see :func:`~geokit.visualization.pointcloud.build_scene_geomet
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from mmengine.logging import print_log
 
+from geokit.evaluation.records import save_figure_atomic
 from geokit.visualization.pointcloud import SceneGeometry
 
 BACKENDS = ('auto', 'open3d', 'matplotlib')
@@ -147,7 +147,5 @@ def render_panels(scenes: Sequence[SceneGeometry], path: str, backend: str = 'au
     if title:
         figure.suptitle(title, fontsize=11)
     figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9 if not title else 0.84, wspace=0.02)
-    tmp_path = f'{path}.tmp{os.getpid()}.png'
-    figure.savefig(tmp_path, dpi=dpi, facecolor='white')
-    os.replace(tmp_path, path)
+    save_figure_atomic(figure, path, dpi=dpi, facecolor='white')
     return 'open3d' if images is not None else 'matplotlib'

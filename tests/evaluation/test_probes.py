@@ -144,3 +144,62 @@ def test_probe_targets_and_layers():
     assert pose.shape == (2, 9)
     assert torch.allclose(pose[0, :7], torch.tensor([0.0, 0, 0, 0, 0, 0, 1]))  # frame 0 relative to itself
     assert torch.allclose(pose[1, :3], torch.tensor([4.0, 0, 0]))  # group 1 starts at frame 2
+
+
+def test_ridge_on_an_exact_linear_relation_recovers_weights_and_intercept():
+    """Known values: y = x @ W + b exactly; the probe (standardised features) maps back to W and b on raw features."""
+    from geokit.evaluation.ridge_probe import fit_ridge as fit
+
+    x, y = linear_data(n=100, d=5, k=2, noise=0.0, seed=4)
+    weight_true = torch.linalg.lstsq(torch.cat([x, torch.ones(100, 1, dtype=x.dtype)], 1), y).solution
+    probe = fit(x, y, lam=1e-10)
+    raw_weight = probe.weight / probe.std[:, None]
+    raw_bias = probe.bias - probe.mean @ raw_weight
+    assert torch.allclose(raw_weight, weight_true[:5], atol=1e-8)
+    assert torch.allclose(raw_bias, torch.tensor([1.5, -2.0], dtype=torch.float64), atol=1e-8)
+    residual = (probe.predict(x) - y).square().sum(0)
+    r2 = 1 - residual / (y - y.mean(0)).square().sum(0)
+    assert torch.all(r2 > 1 - 1e-12)
+    # a strong penalty shrinks the standardised weights towards 0 and the prediction towards the mean
+    shrunk = fit(x, y, lam=1e9)
+    assert shrunk.weight.abs().max() < 1e-5 and torch.allclose(shrunk.predict(x), y.mean(0).expand(100, 2), atol=1e-3)
+
+
+def test_run_layer_probes_on_an_exact_relation_scores_near_zero_error():
+    x, y = linear_data(n=120, d=4, noise=0.0, seed=6)
+    groups = torch.arange(12).repeat_interleave(10)
+    (result,) = run_layer_probes({'exact': x}, y, groups, lambdas=(1e-8, 1.0))
+    assert result.layer == 'exact' and result.lam == 1e-8
+    assert result.train_mse < 1e-12 and result.val_mse < 1e-12
+
+
+def test_group_folds_keep_every_group_in_one_fold():
+    from geokit.evaluation.ridge_probe import group_folds
+
+    groups = torch.tensor([7, 3, 3, 9, 7, 1, 1, 1, 9, 4, 5, 5])
+    folds = group_folds(groups, folds=3)
+    for group in groups.unique():
+        assert folds[groups == group].unique().numel() == 1
+    # round-robin over the sorted ids 1, 3, 4, 5, 7, 9 -> folds 0, 1, 2, 0, 1, 2
+    expected = {1: 0, 3: 1, 4: 2, 5: 0, 7: 1, 9: 2}
+    assert folds.tolist() == [expected[g] for g in groups.tolist()]
+    for fold in range(3):  # no group on both sides of any fold
+        held = folds == fold
+        assert set(groups[held].tolist()).isdisjoint(groups[~held].tolist())
+    assert group_folds(torch.tensor([0, 0, 1]), folds=5).tolist() == [0, 0, 1]  # at most one fold per group
+    with pytest.raises(ValueError, match='2 groups'):
+        group_folds(torch.zeros(4, dtype=torch.long))
+
+
+def test_group_cv_mse_matches_refitting_on_each_fold():
+    from geokit.evaluation.ridge_probe import group_folds, ridge_group_cv_mse
+
+    x, y = linear_data(n=60, noise=0.4, seed=8)
+    groups = torch.arange(6).repeat_interleave(10)
+    lambdas = (0.1, 100.0)
+    cv = ridge_group_cv_mse(x, y, groups, lambdas, folds=3)
+    folds = group_folds(groups, 3)
+    for lam, value in zip(lambdas, cv):
+        squared = sum(float((fit_ridge(x[folds != f], y[folds != f], lam=lam).predict(x[folds == f]) -
+                             y[folds == f]).square().sum()) for f in range(3))
+        assert float(value) == pytest.approx(squared / y.numel(), rel=1e-10)
