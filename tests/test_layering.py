@@ -17,8 +17,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / 'geokit'
 
 #: floor -> (areas, reason). A module may import its own floor and the floors below it, never a floor above.
 FLOORS: dict[int, tuple[frozenset[str], str]] = {
-    0: (frozenset({'registry', 'structures', 'errors', 'ops', 'geometry'}),
-        'foundations: registries, data structures, errors, kernels and geometry functions; they know no model or data'),
+    0: (frozenset({'registry', 'structures', 'samples', 'errors', 'ops', 'geometry'}),
+        'foundations: registries, data structures, the batch contract, errors, kernels and geometry functions; they '
+        'know no model or data'),
     1: (frozenset({'datasets', 'models', 'engine'}),
         'the parts a config builds: samples, networks, the runner; they meet only through the registry and the sample '
         'contract, so none of them imports another (INDEPENDENT_FLOORS)'),

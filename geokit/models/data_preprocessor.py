@@ -2,7 +2,7 @@
 
 Input: a batch is the list of sample dicts of docs/architecture.md, "Sample contract", as
 :func:`geokit.list_collate` returns it (``collate_fn=dict(type='geokit.list_collate')``, which every config sets).
-mmengine's ``pseudo_collate`` dict of lists is read back into that list by :func:`geokit.datasets.collate.uncollate`;
+mmengine's ``pseudo_collate`` dict of lists is read back into that list by :func:`geokit.samples.uncollate`;
 anything else is an error naming the fix. Output (``BaseModel.forward``'s keyword arguments)::
 
     inputs = {input_ids (B, L), attention_mask (B, L), mm_token_type_ids (B, L), labels (B, L) (training only),
@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from mmengine.model import BaseDataPreprocessor
 
-from geokit.datasets.collate import uncollate
 from geokit.models.mllms.geometry_tokens import insert_geometry_tokens
 from geokit.models.teachers.preprocess import frames_from_processor
 from geokit.registry import MODELS
+from geokit.samples import uncollate
 
 VIDEO_PLACEHOLDER = '<video>'
 ROLES = {'human': 'user', 'user': 'user', 'gpt': 'assistant', 'assistant': 'assistant', 'system': 'system'}
