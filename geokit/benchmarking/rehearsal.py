@@ -410,6 +410,8 @@ def _rehearse(settings: RehearsalSettings, device: torch.device) -> dict:
                          f'(known: {sorted(PUBLISHED)}).')
     torch.manual_seed(settings.seed)
     samples = rehearsal_samples(cfg, settings.seed, settings.num_frames, settings.frame_hw)
+    if settings.work_dir is not None:
+        os.makedirs(settings.work_dir, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='geokit-rehearse-', dir=settings.work_dir) as work, \
             MemoryTimeline(device) as timeline:
         processor_dir = write_published_processor(kind, osp.join(work, 'processor'))
