@@ -20,30 +20,17 @@ from typing import Any
 import torch
 from mmengine.config import Config
 from mmengine.runner.checkpoint import load_state_dict
-from mmengine.utils import import_modules_from_strings
 from safetensors.torch import load_file
 
 from geokit.datasets.prompts import build_vsibench_prompt
 from geokit.datasets.video_io import probe_video, read_video_frames
-from geokit.engine import launch
+from geokit.engine.launch import load_config
 from geokit.registry import FRAME_SAMPLERS, MODELS
 
 VIDEO_TOKEN = '<video>'
 #: Files that mark a directory as an exported (Hugging Face) checkpoint of ``tools/export_hf.py``.
 EXPORTED_CONFIG_FILE = 'config.json'
 EXPORTED_HEADS_FILE = 'geovr_heads.safetensors'
-
-
-def load_config(config: str | Config, cfg_options: dict | None = None) -> Config:
-    """A config from a path (its ``custom_imports`` imported, so every ``type=`` is registered)."""
-    cfg = launch.load_config(config) if isinstance(config, str) else config
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    imports = cfg.get('custom_imports')
-    if imports:
-        import_modules_from_strings(**imports)
-    import geokit.models  # noqa: F401  (registers GeometricMLLM and its parts)
-    return cfg
 
 
 def is_exported_checkpoint(path: str) -> bool:
@@ -68,6 +55,7 @@ def load_model(config: str | Config, checkpoint: str, predict_geometry: bool = F
         FileNotFoundError: a fusion config with an exported directory that ``tools/export_hf.py`` did not write.
         KeyError: a training checkpoint that lacks weights of the model built from ``config``.
     """
+    import geokit.models  # noqa: F401  (registers GeometricMLLM and its parts)
     from geokit.models.mllms.export import load_exported
 
     cfg = load_config(config, cfg_options)

@@ -70,9 +70,7 @@ def check_cache_info(out: Path, info: dict) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    cfg = load_config(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'geokit'))
     dataset_cfg = split_dataset_config(cfg, args.split)
     teacher_cfg = teacher_config(cfg)

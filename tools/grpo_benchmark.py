@@ -54,8 +54,7 @@ def probe(config: str, checkpoints: dict[str, str], num_prompts: int, options: d
     from geokit.engine.launch import load_config
     from geokit.registry import DATASETS, MODELS
 
-    cfg = load_config(config)
-    cfg.merge_from_dict(options)
+    cfg = load_config(config, options)
     init_default_scope('geokit')
     model = MODELS.build(cfg.model)
     dataset = DATASETS.build(cfg.train_dataloader.dataset)

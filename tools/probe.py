@@ -67,9 +67,7 @@ def build_model(cfg: Config, checkpoint: str, device: str):
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    cfg = load_config(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'geokit'))
     dataset_cfg = split_dataset_config(cfg, args.split)
     out = args.out or osp.join(default_work_dir(args.config), 'probes')

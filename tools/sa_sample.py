@@ -92,9 +92,7 @@ def select_video(teacher: torch.nn.Module, sample: dict, num_frames: int, device
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
-    cfg = load_config(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'geokit'))
     dataset_cfg = _get(cfg, args.dataset_key)
     dataset_cfg.update(frame_sampler=dict(type='UniformSampler', num_frames=args.candidates), pipeline=[])

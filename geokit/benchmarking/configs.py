@@ -61,10 +61,7 @@ def load_project_configs(scale: str, cfg_options: dict | None = None) -> dict[st
         raise ValueError(f'scale must be one of {sorted(CONFIGS)}, got {scale!r}.')
     out = {}
     for name, rel in CONFIGS[scale].items():
-        cfg = load_config(osp.join(REPO_ROOT, rel))
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
-        out[name] = cfg
+        out[name] = load_config(osp.join(REPO_ROOT, rel), cfg_options)
     return out
 
 

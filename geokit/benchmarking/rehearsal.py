@@ -401,9 +401,7 @@ def _rehearse(settings: RehearsalSettings, device: torch.device) -> dict:
     init_default_scope('geokit')
     started = time.perf_counter()
     load_before = load_average()
-    cfg = load_config(settings.config)
-    if settings.cfg_options:
-        cfg.merge_from_dict(settings.cfg_options)
+    cfg = load_config(settings.config, settings.cfg_options)
     kind = cfg.model.backbone.type
     if kind not in PUBLISHED:
         raise ValueError(f'{settings.config}: backbone {kind} has no published settings in the repository '

@@ -125,9 +125,7 @@ def check_strategy(settings: RehearsalSettings, strategy: str, check_resume: boo
         the resumed run started at iteration ``steps`` (not 0) and ran exactly one more.
     """
     init_default_scope('geokit')
-    cfg = load_config(settings.config)
-    if settings.cfg_options:
-        cfg.merge_from_dict(settings.cfg_options)
+    cfg = load_config(settings.config, settings.cfg_options)
     torch.manual_seed(settings.seed)
     # every rank needs the same folder: rank 0's temporary directory is not visible to the others in general,
     # so the work dir comes from settings (one per check) or a fixed name under the system temp dir

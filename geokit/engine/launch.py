@@ -20,8 +20,8 @@ from geokit.engine.config_checks import (
 from geokit.registry import RUNNERS, check_config_types
 
 
-def load_config(path: str) -> Config:
-    """Read a config file and import its ``custom_imports``: the one way geokit's tools read a config.
+def load_config(config: str | Config, cfg_options: dict | None = None) -> Config:
+    """Read a config and import its ``custom_imports``: the one way geokit's tools and APIs read a config.
 
     A project keeps its own package beside its configs (``projects/<name>/<name>/``, imported as
     ``projects.<name>.<name>``), which is importable only when the directory holding ``projects/`` is on
@@ -30,11 +30,18 @@ def load_config(path: str) -> Config:
     from any current directory without setting ``PYTHONPATH``. Modules found in no ancestor (installed packages such
     as ``geokit``) are imported as they are.
 
+    Args:
+        config: a config file path, or a ``Config`` already read (its ``filename`` locates the project).
+        cfg_options: ``--cfg-options`` overrides, merged before the imports.
+
     Raises:
         ImportError: a module of ``custom_imports`` cannot be imported (unless the config sets
             ``allow_failed_imports=True``, which warns instead), naming the module and the fix.
     """
-    cfg = Config.fromfile(path, import_custom_modules=False)
+    cfg = Config.fromfile(config, import_custom_modules=False) if isinstance(config, str) else config
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    path = config if isinstance(config, str) else (cfg.filename or '.')
     custom = cfg.get('custom_imports') or {}
     modules = custom.get('imports', [])
     modules = [modules] if isinstance(modules, str) else list(modules)
