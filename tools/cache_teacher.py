@@ -4,8 +4,10 @@
 
 The teacher is the config's ``teacher`` (or ``model.teacher``), the dataset is ``<split>_dataloader.dataset``.
 One safetensors shard per (video, sampled frames) (see geokit/models/teachers/cached.py), written atomically; the
-questions that share a video and its frames share the shard, and shards that exist are skipped, so an interrupted
-run resumes where it stopped. The summary reports bytes per video (per shard) and per sample. What shrinks a cache:
+questions that share a video and its frames share the shard, and shards that exist are skipped without decoding
+the video (for datasets that expose ``frame_indices``, as geokit's readers do), so an interrupted run resumes where
+it stopped and a video is decoded once per frame selection, not once per question. The summary reports bytes per
+video (per shard) and per sample. What shrinks a cache:
 ``--pool 2`` (features / 4), ``--layers`` (only the layers the objectives read), ``--dense-dtype float16`` (pose,
 depth, confidence / 2); see docs/benchmarks.md for the sizes at paper settings. Train from the cache with
 ``model.teacher=dict(type='CachedTeacher', cache_dir=DIR)``.
@@ -23,7 +25,15 @@ from mmengine.registry import init_default_scope
 from tqdm import tqdm
 
 from geokit.engine.launch import load_config, split_dataset_config
-from geokit.models.teachers.cached import CACHE_FORMAT, CACHE_INFO, cache_sample, write_cache_info
+from geokit.errors import InputFileError
+from geokit.models.teachers.cached import (
+    CACHE_FORMAT,
+    CACHE_INFO,
+    cache_sample,
+    shard_name,
+    video_key,
+    write_cache_info,
+)
 from geokit.registry import DATASETS, TEACHERS
 
 DTYPES = {'float16': torch.float16, 'bfloat16': torch.bfloat16, 'float32': torch.float32}
@@ -68,6 +78,24 @@ def check_cache_info(out: Path, info: dict) -> None:
     write_cache_info(out, info)
 
 
+def existing_shard(dataset, index: int, out: Path) -> Path | None:
+    """The shard of item ``index`` when ``out`` already holds it, found without decoding the video.
+
+    Needs a dataset that tells an item's frames from the video's header (``frame_indices(index)``, as
+    ``VSIBenchDataset`` / ``VSI590KDataset`` do) and its meta without reading it (``get_data_info``); for any other
+    dataset, or an unreadable video (reading the item then reports or skips it), ``None``.
+    """
+    if not (hasattr(dataset, 'frame_indices') and hasattr(dataset, 'get_data_info')):
+        return None
+    try:
+        indices = dataset.frame_indices(index)
+    except InputFileError:
+        return None
+    meta = dataset.get_data_info(index)['meta']
+    path = out / shard_name(video_key(meta), [int(i) for i in indices])
+    return path if path.is_file() else None
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
@@ -87,6 +115,11 @@ def main(argv: list[str] | None = None) -> dict:
     written = skipped = 0
     shards: dict[Path, int] = {}
     for index in tqdm(range(count), desc=f'caching teacher targets -> {out}', unit='sample'):
+        done = existing_shard(dataset, index, out)
+        if done is not None:
+            shards[done] = done.stat().st_size
+            skipped += 1
+            continue
         path, size, wrote = cache_sample(teacher, dataset[index], out, args.device, feature_layers=args.layers,
                                          feature_pool=args.pool, feature_dtype=DTYPES[args.feature_dtype],
                                          dense_dtype=DTYPES[args.dense_dtype])

@@ -19,6 +19,7 @@ import copy
 import json
 from pathlib import Path
 
+import torch
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
@@ -154,9 +155,22 @@ class _VideoQADataset(BaseDataset):
         return video_path, geometry_path
 
     # ------------------------------------------------------------------ items
-    def _load_sample(self, info: dict) -> dict:
+    def frame_indices(self, idx: int) -> torch.Tensor:
+        """``(T,)`` the frame indices item ``idx`` reads, from the video's header alone (no frame is decoded).
+
+        What a store keyed by (video, frames), such as the teacher cache, needs to tell whether it already holds an
+        item. Raises the same ``InputFileError`` as reading the item when the video is missing or unreadable.
+        """
+        if not self._fully_initialized:
+            self.full_init()
+        return self._select_frames(self.get_data_info(idx))[0]
+
+    def _select_frames(self, info: dict) -> tuple[torch.Tensor, int, float | None]:
         num_frames, fps = probe_video(info['video_path'])
-        indices = self.frame_sampler(num_frames, fps, video_path=info['video_path'])
+        return self.frame_sampler(num_frames, fps, video_path=info['video_path']), num_frames, fps
+
+    def _load_sample(self, info: dict) -> dict:
+        indices, num_frames, fps = self._select_frames(info)
         frames = read_video_frames(info['video_path'], indices)
         geometry = None
         if self.load_geometry and info['geometry_path'] and Path(info['geometry_path']).is_file():

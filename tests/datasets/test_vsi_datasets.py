@@ -56,6 +56,18 @@ def test_vsibench_reader_gives_the_contract_sample(tiny_synthvsi, tiny_params):
     assert sample['frames'].float().std() > 5
 
 
+def test_frame_indices_reads_the_header_only_and_matches_the_item(tiny_synthvsi, monkeypatch):
+    dataset = DATASETS.build(dict(type='VSIBenchDataset', data_root=str(tiny_synthvsi), ann_file='test.jsonl',
+                                  frame_sampler=dict(type='UniformSampler', num_frames=4)))
+    expected = [dataset[index]['frame_indices'].tolist() for index in range(3)]
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError('frame_indices decoded a video')
+
+    monkeypatch.setattr('geokit.datasets.vsi_datasets.read_video_frames', no_decoding)
+    assert [dataset.frame_indices(index).tolist() for index in range(3)] == expected
+
+
 def test_vsi590k_reader(tiny_synthvsi):
     dataset = DATASETS.build(dict(type='VSI590KDataset', data_root=str(tiny_synthvsi), ann_file='train.jsonl',
                                   frame_sampler=dict(type='FPSSampler', fps=2.0, max_frames=8),

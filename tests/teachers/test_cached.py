@@ -127,6 +127,39 @@ def test_cache_is_keyed_by_video_and_frames_and_shared_across_questions(tmp_path
         cached(None, [dict(id='q0', video='A.mp4')], [None])
 
 
+@DATASETS.register_module(force=True)
+class _CountingSharedVideoQuestions(_SharedVideoQuestions):
+    """The same questions, telling their frames and meta without decoding (as geokit's readers do); counts decodes."""
+
+    decoded: list[int] = []
+
+    def get_data_info(self, index: int) -> dict:
+        sample_id, video, _ = self.ROWS[index]
+        return dict(meta=dict(id=sample_id, video=video, dataset='unit'))
+
+    def frame_indices(self, index: int) -> torch.Tensor:
+        return torch.tensor([0, 1]) + 5 * self.ROWS[index][2]
+
+    def __getitem__(self, index: int) -> dict:
+        type(self).decoded.append(index)
+        return super().__getitem__(index)
+
+
+def test_cache_decodes_a_video_once_per_frame_selection_and_not_on_resume(tmp_path, config_file):
+    cfg_path, _ = config_file
+    counting_cfg = tmp_path / 'counting.py'
+    counting_cfg.write_text(cfg_path.read_text().replace('_TeacherCachePlanes', '_CountingSharedVideoQuestions'))
+    tool, out = load_tool('cache_teacher'), tmp_path / 'cache'
+    _CountingSharedVideoQuestions.decoded.clear()
+    first = tool.main([str(counting_cfg), '--out', str(out), '--device', 'cpu'])
+    assert _CountingSharedVideoQuestions.decoded == [0, 2, 3]          # q1 shares q0's video and frames
+    assert (first['written'], first['skipped'], first['videos']) == (3, 1, 3)
+    _CountingSharedVideoQuestions.decoded.clear()
+    again = tool.main([str(counting_cfg), '--out', str(out), '--device', 'cpu'])
+    assert _CountingSharedVideoQuestions.decoded == []
+    assert (again['written'], again['skipped'], again['total_bytes']) == (0, 4, first['total_bytes'])
+
+
 def test_shard_bytes_matches_a_written_shard_and_paper_settings(tmp_path, config_file):
     from geokit.models.teachers.cached import shard_bytes
     cfg_path, _ = config_file
