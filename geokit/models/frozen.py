@@ -1,4 +1,4 @@
-"""Frozen modules a model runs but does not own: 3D teachers, a fusion's spatial encoder.
+"""Frozen modules a model runs but does not own: 3D teachers, a fusion's spatial encoder, GRPO's KL reference.
 
 The rule, in one place: such a module is
 

@@ -200,14 +200,14 @@ class GeometricMLLM(HoldsFrozenModules, BaseModel):
         self.data_preprocessor.bind(self.backbone)
         self.frozen = FrozenModules(teacher=TEACHERS.build(teacher) if teacher is not None else None,
                                     scale_teacher=TEACHERS.build(scale_teacher) if scale_teacher is not None else None)
-        self.fusion = self._build_fusion(fusion) if fusion is not None else None
         # frames a temporal token stands for: the ViT's temporal patch, divided by the preprocessor's frame repeat
         repeat = int(getattr(self.data_preprocessor, 'repeat_frames', 1))
         if self.backbone.frames_per_token % repeat:
             raise ValueError(f'model.data_preprocessor.repeat_frames={repeat} must divide the temporal patch size '
                              f'{self.backbone.frames_per_token}.')
-        head_defaults = dict(in_channels=self.backbone.hidden_size, frames_per_token=self.backbone.frames_per_token
-                             // repeat)
+        self.frames_per_token = self.backbone.frames_per_token // repeat
+        self.fusion = self._build_fusion(fusion) if fusion is not None else None
+        head_defaults = dict(in_channels=self.backbone.hidden_size, frames_per_token=self.frames_per_token)
         objectives = [Objective(cfg, self.backbone.num_layers, head_defaults, i) for i, cfg in enumerate(objectives)]
         names = [o.name for o in objectives]
         if len(set(names)) != len(names):
@@ -238,9 +238,11 @@ class GeometricMLLM(HoldsFrozenModules, BaseModel):
     # ------------------------------------------------------------------ fusion with the backbone's sizes
     def backbone_sizes(self) -> dict[str, int]:
         """The backbone's sizes a fusion module (and its connector) takes as defaults: ``llm_dim`` (the width of
-        the merged vision tokens = the LLM hidden size), ``spatial_merge_size``, ``temporal_patch_size``."""
+        the merged vision tokens = the LLM hidden size), ``spatial_merge_size``, and ``temporal_patch_size`` = the
+        input frames one temporal token stands for (the ViT's temporal patch divided by the data preprocessor's
+        ``repeat_frames``: with GeoVR's repeat 2, one token per frame the spatial encoder sees)."""
         return dict(llm_dim=self.backbone.hidden_size, spatial_merge_size=self.backbone.spatial_merge_size,
-                    temporal_patch_size=self.backbone.frames_per_token)
+                    temporal_patch_size=self.frames_per_token)
 
     def _build_fusion(self, cfg: dict) -> nn.Module:
         """CONNECTORS entry ``cfg`` with :meth:`backbone_sizes` as default arguments, those its class declares (a

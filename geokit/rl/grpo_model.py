@@ -135,7 +135,7 @@ class GRPOGeometricMLLM(GeometricMLLM):
                              f'model.grpo.reference_checkpoint to the SFT checkpoint (usually the same file as '
                              f'load_from), or beta=0 to train without a KL term.')
         self._policy_kwargs = kwargs
-        self._reference: list[GeometricMLLM] = []
+        self.frozen['reference'] = None  # built on first use (:attr:`reference`)
 
     @property
     def beta(self) -> float:
@@ -143,15 +143,15 @@ class GRPOGeometricMLLM(GeometricMLLM):
 
     @property
     def reference(self) -> GeometricMLLM | None:
-        """The frozen KL reference when ``beta > 0`` (outside the module tree: not trained, not checkpointed, not
-        DDP-wrapped). Built from ``reference_checkpoint`` on first use, so evaluation and export never load it."""
+        """The frozen KL reference when ``beta > 0``, held in :attr:`frozen` beside the teachers (outside the module
+        tree: not trained, not checkpointed, not DDP-wrapped; moved by ``.to()``). Built from
+        ``reference_checkpoint`` on first use, so evaluation and export never load it."""
         if self.beta <= 0:
             return None
-        if not self._reference:
-            reference = self._build_reference(self._policy_kwargs)
+        if self.frozen['reference'] is None:
             anchor = next(self.parameters())
-            self._reference.append(reference.to(anchor.device))
-        return self._reference[0]
+            self.frozen['reference'] = self._build_reference(self._policy_kwargs).to(anchor.device)
+        return self.frozen['reference']
 
     def _build_reference(self, kwargs: dict) -> GeometricMLLM:
         from geokit.engine.runner import load_checkpoint_file
@@ -170,12 +170,6 @@ class GRPOGeometricMLLM(GeometricMLLM):
                       f'values (e.g. {result.missing_keys[:3]}).', logger='current', level='WARNING')
         reference.eval().requires_grad_(False)
         return reference
-
-    def _apply(self, fn, recurse: bool = True):
-        super()._apply(fn, recurse)
-        for reference in getattr(self, '_reference', []):
-            reference._apply(fn, recurse)
-        return self
 
     # ------------------------------------------------------------------ rollouts
     @torch.no_grad()

@@ -32,11 +32,22 @@ def test_connector_sizes_default_to_the_backbone_and_the_encoder():
     assert model.fusion.connector.mlp[-1].out_features == 128
 
 
+def test_with_frames_fed_twice_the_connector_merges_one_frame_per_temporal_token():
+    """GeoVR's repeat_frames=2 makes one temporal token per input frame; the spatial encoder sees the frames once, so
+    the connector's temporal merge must be 1 (the ViT's temporal patch 2 would ask for twice the frames)."""
+    cfg = _tiny_model_cfg()
+    cfg['data_preprocessor'] = dict(type='QwenVLDataPreprocessor', repeat_frames=2)
+    model = MODELS.build(cfg)
+    assert model.fusion.connector.temporal_patch_size == model.frames_per_token == 1
+    losses = model(**model.data_preprocessor([_sample(0)], True), mode='loss')
+    assert torch.isfinite(losses['loss_lm'])
+
+
 def test_an_explicitly_wrong_llm_dim_still_fails_with_the_clear_error():
     model = MODELS.build(_tiny_model_cfg(llm_dim=64))                # a value the config gives wins ...
     assert model.fusion.connector.llm_dim == 64
     data = model.data_preprocessor([_sample(0)], True)
-    with pytest.raises(ValueError, match=r"llm_dim=64.*set the connector's llm_dim to the MLLM hidden size"):
+    with pytest.raises(ValueError, match=r"llm_dim=64.*remove llm_dim from the connector config"):
         model(**data, mode='loss')                                    # ... and is checked against the ViT tokens
 
 

@@ -116,11 +116,13 @@ def test_kl_reference_is_loaded_frozen_and_starts_at_zero(tmp_path):
         MODELS.build(_grpo_config(loss=dict(type='GRPOPolicyLoss', beta=0.04)))
     model = MODELS.build(_grpo_config(loss=dict(type='GRPOPolicyLoss', beta=0.04), reference_checkpoint=path))
     model.load_state_dict(policy.state_dict())
-    assert not model._reference                                           # built on first use, not for eval/export
+    assert model.frozen['reference'] is None                              # built on first use, not for eval/export
     losses = model(**model.data_preprocessor(_samples(), training=True), mode='loss')
     assert losses['kl'].abs().item() < 1e-6                               # policy == reference at the start
     assert model.reference is not None and 'reference' not in ''.join(model.state_dict())
     assert not any(p.requires_grad for p in model.reference.parameters())
+    model.to(torch.float64)                                               # moves with the policy, as teachers do
+    assert next(model.reference.parameters()).dtype == torch.float64
 
 
 def test_zero_variance_groups_are_dropped_from_the_loss():

@@ -51,12 +51,13 @@ class BaseSpatialConnector(nn.Module):
         name = type(self).__name__
         if vision_embeds.dim() != 2 or vision_embeds.shape[-1] != self.llm_dim:
             raise ValueError(f'{name} expects vision_embeds of shape (N_tokens, llm_dim={self.llm_dim}), got '
-                             f'{tuple(vision_embeds.shape)}; set the connector\'s llm_dim to the MLLM hidden size.')
+                             f'{tuple(vision_embeds.shape)}; remove llm_dim from the connector config (GeometricMLLM '
+                             f'passes the MLLM hidden size) or set it to that size.')
         channels = {int(f.shape[-1]) for f in spatial_feats}
         if channels != {self.spatial_dim}:
             raise ValueError(f'{name} was built with spatial_dim={self.spatial_dim} but the spatial features have '
-                             f'{sorted(channels)} channels; set the connector\'s spatial_dim to the spatial encoder\'s '
-                             f'output width.')
+                             f'{sorted(channels)} channels; remove spatial_dim from the connector config '
+                             f'(SpatialEncoderFusion passes the encoder\'s out_channels) or set it to that width.')
         if isinstance(spatial_feats, torch.Tensor) and spatial_feats.dim() != 5:
             raise ValueError(f'{name} expects spatial_feats of shape (B, T, h, w, C), got '
                              f'{tuple(spatial_feats.shape)}.')

@@ -124,7 +124,8 @@ class SpatialEncoderFusion(HoldsFrozenModules):
             equals the ViT's (Spatial-MLLM feeds both encoders the same resolution); otherwise the encoder's own
             size is used and the connector resizes the feature map bilinearly.
         llm_dim, spatial_merge_size, temporal_patch_size: the backbone's sizes (LLM hidden size, the ViT merger's
-            spatial factor, its temporal patch); ``GeometricMLLM`` passes them from its backbone. ``None``: not
+            spatial factor, the input frames per temporal token); ``GeometricMLLM`` passes them from its backbone
+            (:meth:`~geokit.models.GeometricMLLM.backbone_sizes`). ``None``: not
             known here, so the connector config must give them (or use the connector's own defaults).
     """
 
