@@ -1,6 +1,7 @@
 """The batch contract in code (docs/architecture.md, "Sample contract"): a batch is the list of sample dicts.
 
-Every config's dataloader sets ``collate_fn=dict(type='geokit.list_collate')`` (:mod:`geokit.datasets.collate`).
+Every MLLM config's dataloader sets ``collate_fn=dict(type='geokit.list_collate')`` (:mod:`geokit.datasets.collate`;
+geometry-only models use its ``geometry_collate``).
 mmengine's ``pseudo_collate`` (its default) transposes the samples into a dict of per-sample lists; code that must
 also accept that form turns it back into the list with :func:`uncollate`, and nowhere else. This module sits on the
 bottom floor (it imports nothing of geokit), so datasets, models and evaluation all read batches through it.

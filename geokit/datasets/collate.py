@@ -1,7 +1,8 @@
 """Batch collation for geokit samples.
 
 geokit's contract (docs/architecture.md, "Sample contract"): a batch is the list of sample dicts, as
-:func:`list_collate` returns it; every config's dataloader sets ``collate_fn=dict(type='geokit.list_collate')``.
+:func:`list_collate` returns it; every MLLM config's dataloader sets ``collate_fn=dict(type='geokit.list_collate')``
+(geometry-only models, such as projects/tiny_teacher's, use :func:`geometry_collate`).
 mmengine's ``pseudo_collate`` (its default) transposes the samples into a dict of per-sample lists; code that must
 also accept that form turns it back into the list with :func:`geokit.samples.uncollate` (re-exported here), and
 nowhere else.

@@ -70,6 +70,7 @@ class _VideoQADataset(BaseDataset):
         self.load_geometry = load_geometry
         self.skip_bad_inputs = skip_bad_inputs
         self.question_types = set(question_types) if question_types else None
+        self._video_probes: dict[str, tuple[int, float | None]] = {}
         super().__init__(ann_file=ann_file, data_root=data_root, **kwargs)
         self._metainfo.setdefault('data_root', self.data_root)  # metrics resolve their side files against it
 
@@ -156,18 +157,20 @@ class _VideoQADataset(BaseDataset):
 
     # ------------------------------------------------------------------ items
     def frame_indices(self, idx: int) -> torch.Tensor:
-        """``(T,)`` the frame indices item ``idx`` reads, from the video's header alone (no frame is decoded).
+        """``(T,)`` the frame indices item ``idx`` reads, without reading its frames: from the video's frame count
+        and rate (the container's header; a container without a frame count is scanned once per video).
 
         What a store keyed by (video, frames), such as the teacher cache, needs to tell whether it already holds an
         item. Raises the same ``InputFileError`` as reading the item when the video is missing or unreadable.
         """
-        if not self._fully_initialized:
-            self.full_init()
         return self._select_frames(self.get_data_info(idx))[0]
 
     def _select_frames(self, info: dict) -> tuple[torch.Tensor, int, float | None]:
-        num_frames, fps = probe_video(info['video_path'])
-        return self.frame_sampler(num_frames, fps, video_path=info['video_path']), num_frames, fps
+        path = info['video_path']
+        if path not in self._video_probes:  # questions share videos: probe each once
+            self._video_probes[path] = probe_video(path)
+        num_frames, fps = self._video_probes[path]
+        return self.frame_sampler(num_frames, fps, video_path=path), num_frames, fps
 
     def _load_sample(self, info: dict) -> dict:
         indices, num_frames, fps = self._select_frames(info)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import os.path as osp
 import sys
 import warnings
@@ -41,7 +42,8 @@ def load_config(config: str | Config, cfg_options: dict | None = None) -> Config
     cfg = Config.fromfile(config, import_custom_modules=False) if isinstance(config, str) else config
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    path = config if isinstance(config, str) else (cfg.filename or '.')
+    # an in-memory Config without a file is looked up from the current directory
+    path = config if isinstance(config, str) else (cfg.filename or osp.join(os.getcwd(), '<in-memory config>'))
     custom = cfg.get('custom_imports') or {}
     modules = custom.get('imports', [])
     modules = [modules] if isinstance(modules, str) else list(modules)

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from mmengine.config import Config
 
 import geokit
 from geokit.engine.launch import load_config
@@ -104,6 +105,16 @@ def test_load_config_puts_the_ancestor_holding_the_package_on_sys_path(tmp_path,
     assert load_config(str(config)).value == 1
     assert sys.path[0] == str(tmp_path / 'checkout') and sys.modules['userpkg_21a'].VALUE == 7
     monkeypatch.delitem(sys.modules, 'userpkg_21a')
+
+
+def test_load_config_of_an_in_memory_config_looks_in_the_current_directory(tmp_path, monkeypatch):
+    (tmp_path / 'userpkg_mem').mkdir()
+    (tmp_path / 'userpkg_mem' / '__init__.py').write_text('VALUE = 3\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, 'path', [p for p in sys.path if p not in ('', str(tmp_path))])
+    cfg = load_config(Config(dict(custom_imports=dict(imports=['userpkg_mem']), value=1)), dict(value=2))
+    assert cfg.value == 2 and sys.path[0] == str(tmp_path) and sys.modules['userpkg_mem'].VALUE == 3
+    monkeypatch.delitem(sys.modules, 'userpkg_mem')
 
 
 #: tiny sizes for a few seconds of training: 3 SynthVSI scenes of 4 frames, 3 iterations, 2 pan-pretraining steps
