@@ -1,5 +1,5 @@
 """docs/architecture.md stays true to the code: its Registries table covers every registry of geokit/registry.py,
-every place it names exists and every example ``type`` is registered."""
+every place it names exists and every example ``type`` is registered; its Layering table is the layering test's."""
 from __future__ import annotations
 
 import ast
@@ -134,3 +134,22 @@ def test_every_registry_py_registry_is_found():
     assert {'MODELS', 'LOSSES', 'TEACHERS', 'HEADS', 'CONNECTORS', 'FRAME_SAMPLERS', 'REWARDS'} <= set(names)
     assert not any(name.startswith('MMENGINE_') for name in names)
     assert all(isinstance(getattr(geokit.registry, name), Registry) for name in names)
+
+
+def layering_rows(text: str) -> dict[int, set[str]]:
+    """The Layering table as ``{floor: {area}}`` (``geokit.models`` -> ``models``; ``geokit`` -> ``__init__``)."""
+    rows = {}
+    for line in section(text, 'Layering').splitlines():
+        cells = [cell.strip() for cell in line.strip().strip('|').split('|')]
+        if line.strip().startswith('|') and cells[0].isdigit():
+            names = [name.split(' ')[0] for name in backticked(cells[1]) if name.startswith('geokit')]
+            rows[int(cells[0])] = {name.removeprefix('geokit.') if name != 'geokit' else '__init__' for name in names}
+    return rows
+
+
+def test_layering_table_matches_the_layering_test():
+    from .test_layering import FLOORS, INDEPENDENT_FLOORS
+    assert layering_rows(DOC.read_text(encoding='utf-8')) == {floor: set(areas) for floor, (areas, _) in FLOORS.items()}
+    assert INDEPENDENT_FLOORS == {1}  # what the doc's sentence about floor 1 says
+    broken = DOC.read_text(encoding='utf-8').replace('`geokit.samples`, ', '')
+    assert layering_rows(broken)[0] != set(FLOORS[0][0])
