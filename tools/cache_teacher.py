@@ -30,8 +30,7 @@ from geokit.models.teachers.cached import (
     CACHE_FORMAT,
     CACHE_INFO,
     cache_sample,
-    shard_name,
-    video_key,
+    shard_path,
     write_cache_info,
 )
 from geokit.registry import DATASETS, TEACHERS
@@ -91,8 +90,7 @@ def existing_shard(dataset, index: int, out: Path) -> Path | None:
         indices = dataset.frame_indices(index)
     except InputFileError:
         return None
-    meta = dataset.get_data_info(index)['meta']
-    path = out / shard_name(video_key(meta), [int(i) for i in indices])
+    path = shard_path(out, dataset.get_data_info(index)['meta'], indices)
     return path if path.is_file() else None
 
 

@@ -168,8 +168,7 @@ class GRPOGeometricMLLM(GeometricMLLM):
         if result.missing_keys:
             print_log(f'GRPO reference: {len(result.missing_keys)} weights not in {path} keep their initial '
                       f'values (e.g. {result.missing_keys[:3]}).', logger='current', level='WARNING')
-        reference.eval().requires_grad_(False)
-        return reference
+        return reference  # frozen by FrozenModules when stored (:attr:`reference`)
 
     # ------------------------------------------------------------------ rollouts
     @torch.no_grad()

@@ -123,6 +123,11 @@ def write_shard(path: str | Path, targets: TeacherTargets, index: int, key: str,
     return path.stat().st_size
 
 
+def shard_path(out_dir: str | Path, meta: dict, frame_indices: Sequence[int]) -> Path:
+    """The shard of a sample's video (:func:`video_key` of ``meta``) and ``frame_indices`` in ``out_dir``."""
+    return Path(out_dir) / shard_name(video_key(meta), [int(i) for i in frame_indices])
+
+
 def cache_sample(teacher: BaseTeacher, sample: dict, out_dir: str | Path, device: str | torch.device = 'cpu',
                  overwrite: bool = False, **write_kwargs) -> tuple[Path, int, bool]:
     """Run ``teacher`` on one dataset sample and write its shard into ``out_dir`` (skipped if it exists).
@@ -139,7 +144,7 @@ def cache_sample(teacher: BaseTeacher, sample: dict, out_dir: str | Path, device
     indices = sample.get('frame_indices')
     meta['frame_indices'] = [int(i) for i in indices] if indices is not None else list(range(len(sample['frames'])))
     key = video_key(meta)
-    path = Path(out_dir) / shard_name(key, meta['frame_indices'])
+    path = shard_path(out_dir, meta, meta['frame_indices'])
     if path.is_file() and not overwrite:
         return path, path.stat().st_size, False
     frames = torch.as_tensor(sample['frames'])[None].to(device)

@@ -24,7 +24,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
-from geokit.engine.launch import load_config, split_dataset_config
+from geokit.engine.launch import default_work_dir, load_config, split_dataset_config
 from geokit.evaluation.records import write_json_atomic
 from geokit.models.teachers.preprocess import TeacherView
 from geokit.models.teachers.vggt.model import VGGTNet
@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--token-init-std', type=float, help='override the camera/register token init std')
     parser.add_argument('--videos', type=int, default=64, help='distinct videos to draw frames from')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--work-dir', help='default: work_dirs/<config name>_direction_probe')
+    parser.add_argument('--work-dir', help='default: work_dirs/<project>/<config name>_direction_probe')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
     return parser.parse_args(argv)
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'geokit'))
-    work_dir = args.work_dir or osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0] + '_direction_probe')
+    work_dir = args.work_dir or default_work_dir(args.config) + '_direction_probe'
     torch.manual_seed(args.seed)
     net_cfg = dict(cfg.model.net.to_dict())
     for key, value in (('init_values', args.init_values), ('token_init_std', args.token_init_std)):

@@ -15,7 +15,6 @@ them (``references``: what the metric asks of a teacher on that data) and writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -27,6 +26,7 @@ from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
 from geokit.engine.launch import build_runner, load_config, prepare_config
+from geokit.evaluation.records import write_json_atomic
 from geokit.models.teachers.vggt import load_vggt_weights, save_vggt_weights
 from geokit.registry import DATASETS, MODELS, TEACHERS
 
@@ -43,7 +43,7 @@ RUNNER_CHECKPOINT_PREFIX = 'ckpt.state_dict.vggt.'
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train, export and evaluate a VGGT teacher.')
     parser.add_argument('config')
-    parser.add_argument('--work-dir', help='default: work_dirs/<config name>')
+    parser.add_argument('--work-dir', help='default: work_dirs/<project>/<config name>')
     parser.add_argument('--export', help='write the trained VGGT weights here (safetensors)')
     parser.add_argument('--export-from', help='skip training; export the VGGT of this runner checkpoint')
     parser.add_argument('--eval-only', action='store_true', help='skip training; evaluate --weights')
@@ -95,8 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError('--eval-only needs --weights PATH (an exported VGGT safetensors file).')
     results = evaluate(cfg, weights, args.max_videos)
     os.makedirs(cfg.work_dir, exist_ok=True)
-    with open(osp.join(cfg.work_dir, 'teacher_eval.json'), 'w', encoding='utf-8') as handle:
-        json.dump(dict(weights=weights, **results), handle, indent=2)
+    write_json_atomic(osp.join(cfg.work_dir, 'teacher_eval.json'), dict(weights=weights, **results))
     return results
 
 
