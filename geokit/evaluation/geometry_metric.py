@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from mmengine.evaluator import BaseMetric
 
 from geokit.engine.checkpoint import atomic_save_safetensors
-from geokit.evaluation.batch import batch_field
+from geokit.evaluation.batch import batch_samples
 from geokit.evaluation.records import resolve_out_dir
 from geokit.geometry.metrics import depth_abs_rel, depth_delta1, pose_auc, relative_pose_errors
 from geokit.geometry.pose_encoding import pose_encoding_to_extrinsics_intrinsics
@@ -137,20 +137,20 @@ class GeometryMetric(BaseMetric):
 
     def process(self, data_batch: Any, data_samples: Sequence[Mapping]) -> None:
         """Compute per-sample errors (small lists of floats) for one batch."""
-        size = len(data_samples)
-        for index, output in enumerate(data_samples):
+        samples = batch_samples(data_batch, len(data_samples))
+        for output, sample in zip(data_samples, samples):
             pred = output.get(self.pred_key)
             if pred is None:
                 raise KeyError(f"GeometryMetric needs the predicted geometry in output['{self.pred_key}']; got keys "
                                f'{sorted(output)}. Set test_evaluator.pred_key to where the model puts it.')
-            geometry = batch_field(data_batch, 'geometry', index, size)
+            geometry = sample.get('geometry')
             result, saved = self._evaluate_sample(pred, self._reference(output, geometry))
             self.results.append(result)
             if self.save_predictions:
-                frame_indices = batch_field(data_batch, 'frame_indices', index, size)
+                frame_indices = sample.get('frame_indices')
                 if frame_indices is not None:
                     saved['frame_indices'] = torch.as_tensor(frame_indices).long()
-                self._save(saved, output.get('meta') or batch_field(data_batch, 'meta', index, size))
+                self._save(saved, output.get('meta') or sample.get('meta'))
 
     def _depth_scale(self, source: torch.Tensor, target: torch.Tensor, valid: torch.Tensor,
                      pred_scale: float | None) -> torch.Tensor:

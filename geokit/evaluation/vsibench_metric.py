@@ -12,7 +12,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from geokit.datasets.published import read_id_list
-from geokit.evaluation.batch import batch_field
+from geokit.evaluation.batch import batch_samples
 from geokit.evaluation.records import (
     PREDICTIONS_FILE,
     append_jsonl,
@@ -120,11 +120,11 @@ class VSIBenchMetric(BaseMetric):
                     os.remove(path)
             self._clear_before_next_batch = False
         records = []
-        for index, output in enumerate(data_samples):
+        for output, sample in zip(data_samples, batch_samples(data_batch, len(data_samples))):
             if 'prediction' not in output:
                 raise KeyError(f"VSIBenchMetric needs the model's predict outputs to hold 'prediction' (the "
                                f'generated text); got keys {sorted(output)}.')
-            meta = output.get('meta') or batch_field(data_batch, 'meta', index, len(data_samples))
+            meta = output.get('meta') or sample.get('meta')
             if meta is None:
                 raise KeyError("VSIBenchMetric needs each sample's 'meta' (id, question_type, ground_truth) in the "
                                'predict output or in the data batch; found neither.')
