@@ -64,8 +64,7 @@ def with_reference_metric_scale(targets: TeacherTargets, reference: TeacherTarge
     if metric.shape != targets.depth.shape:
         raise ValueError(f'model.scale_teacher depth {tuple(metric.shape)} and model.teacher depth '
                          f'{tuple(targets.depth.shape)} differ; give both the same image_size/mode.')
-    source = targets.depth.float()
-    scale = metres_per_teacher_unit(source, metric, (source > 0) & (metric > 0))
+    scale = metres_per_teacher_unit(targets.depth.float(), metric)  # only pixels > 0 and finite in both count
     return dataclasses.replace(targets, metric_scale=scale)
 
 
